@@ -1,0 +1,1 @@
+"""Ray actor classes: thin remote wrappers over the plain workers in ``bfpo_ray.workers``."""

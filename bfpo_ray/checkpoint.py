@@ -1,0 +1,135 @@
+"""Checkpoint files: atomic directories, safetensors state, retention, discovery.
+
+Training state (optimizer, scheduler, RNG, trainer position) is stored without pickle:
+every tensor goes into a ``.safetensors`` file and the rest of the nested structure into a
+``.json`` file that refers to the tensors by key. A checkpoint directory is written under a
+temporary name and renamed into place, so a crash never leaves a half-written
+``step-*`` directory behind and the previous checkpoints stay intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+_STEP_DIR = re.compile(r"^step-(\d+)$")
+_TENSOR = "__tensor__"
+_TUPLE = "__tuple__"
+
+
+def _flatten(obj: Any, tensors: dict[str, torch.Tensor], path: str) -> Any:
+    if isinstance(obj, torch.Tensor):
+        tensors[path] = obj.detach().cpu().contiguous()
+        return {_TENSOR: path}
+    if isinstance(obj, dict):
+        return {"__dict__": [[_flatten(k, tensors, f"{path}.k{i}"), _flatten(v, tensors, f"{path}.{i}")]
+                             for i, (k, v) in enumerate(obj.items())]}
+    if isinstance(obj, tuple):
+        return {_TUPLE: [_flatten(v, tensors, f"{path}.{i}") for i, v in enumerate(obj)]}
+    if isinstance(obj, list):
+        return [_flatten(v, tensors, f"{path}.{i}") for i, v in enumerate(obj)]
+    if obj is None or isinstance(obj, bool | int | float | str):
+        return obj
+    raise TypeError(f"cannot store object of type {type(obj).__name__} at {path} without pickle")
+
+
+def _unflatten(node: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    if isinstance(node, dict):
+        if _TENSOR in node:
+            return tensors[node[_TENSOR]]
+        if _TUPLE in node:
+            return tuple(_unflatten(v, tensors) for v in node[_TUPLE])
+        return {_unflatten(k, tensors): _unflatten(v, tensors) for k, v in node["__dict__"]}
+    if isinstance(node, list):
+        return [_unflatten(v, tensors) for v in node]
+    return node
+
+
+def save_state(obj: Any, directory: Path, name: str) -> None:
+    """Write a nested structure of tensors and plain values as NAME.safetensors + NAME.json."""
+    tensors: dict[str, torch.Tensor] = {}
+    skeleton = _flatten(obj, tensors, "s")
+    save_file(tensors, str(directory / f"{name}.safetensors"))
+    (directory / f"{name}.json").write_text(json.dumps(skeleton))
+
+
+def load_state(directory: Path, name: str) -> Any:
+    """Inverse of :func:`save_state`."""
+    tensors = load_file(str(directory / f"{name}.safetensors"))
+    return _unflatten(json.loads((directory / f"{name}.json").read_text()), tensors)
+
+
+def rng_state() -> dict[str, Any]:
+    """The RNG state of torch and Python's ``random``."""
+    return {"torch": torch.get_rng_state(), "python": random.getstate()}
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+
+
+@contextmanager
+def atomic_directory(final: Path) -> Iterator[Path]:
+    """Yield a temporary sibling of ``final``; on success rename it to ``final``."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if final.exists():
+        old = final.parent / f".{final.name}.old-{os.getpid()}"
+        final.rename(old)
+        tmp.rename(final)
+        shutil.rmtree(old)
+    else:
+        tmp.rename(final)
+
+
+def step_dir(root: Path, step: int) -> Path:
+    return Path(root) / f"step-{step:08d}"
+
+
+def list_checkpoints(root: Path) -> list[tuple[int, Path]]:
+    """Complete checkpoints under ``root`` as (step, path), oldest first."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in root.iterdir() if p.is_dir() and (m := _STEP_DIR.match(p.name))]
+    return sorted(found)
+
+
+def latest_checkpoint(root: Path) -> Path | None:
+    found = list_checkpoints(root)
+    return found[-1][1] if found else None
+
+
+def prune_checkpoints(root: Path, keep_last: int) -> None:
+    """Delete all but the newest ``keep_last`` checkpoints."""
+    for _, path in list_checkpoints(root)[:-keep_last]:
+        shutil.rmtree(path)
+
+
+def publish_files(source: Path, destination: Path) -> None:
+    """Move every file of ``source`` into ``destination`` with atomic per-file renames."""
+    destination.mkdir(parents=True, exist_ok=True)
+    for item in sorted(Path(source).iterdir()):
+        os.replace(item, destination / item.name)
+    Path(source).rmdir()

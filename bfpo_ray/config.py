@@ -1,0 +1,295 @@
+"""Structured run configuration: dataclasses + YAML + dotlist overrides.
+
+A run is described by one :class:`RunConfig`. ``load_config(path, overrides)`` merges the
+dataclass defaults, the YAML file and ``key=value`` overrides (OmegaConf dotlist syntax);
+interpolations such as ``${world.dir}/sft`` are resolved. Unknown keys and invalid values
+raise :class:`ConfigError` with a one-line message that names the file and the key (and a
+"did you mean" suggestion when a known key is close).
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any, get_args, get_origin, get_type_hints
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+ALGORITHMS = ("sft", "bfpo", "dpo", "ipo")
+SCHEMAS = ("pku_saferlhf", "ultrafeedback", "pair", "sft")
+
+
+class ConfigError(ValueError):
+    """A configuration problem, reported in one line naming the file and key."""
+
+
+@dataclass
+class ModelConfig:
+    """Which weights to start from and which of them train."""
+
+    path: str = "${world.dir}/base"
+    tokenizer_path: str | None = None  # defaults to ``path``
+    trainable_patterns: list[str] = field(default_factory=list)  # empty: every parameter trains
+    dtype: str = "float32"  # float32 | bfloat16 | float16
+    trust_remote_code: bool = False
+    gradient_checkpointing: bool = False
+
+
+@dataclass
+class AlgorithmConfig:
+    """The objective. ``beta``, ``b1``, ``alpha`` follow DESIGN.md section 1."""
+
+    name: str = "bfpo"
+    beta: float = 0.01
+    b1: float = 3.0
+    alpha: float = 0.5
+    logp_reduction: str = "sum"  # sum | mean over response tokens
+
+
+@dataclass
+class DataSourceConfig:
+    """One data source: a local file/dir or a hub dataset name."""
+
+    path: str = "???"
+    schema: str = "pair"
+    split: str = "train"
+    subset: str | None = None
+    fraction: float = 1.0
+    preference: str = "helpful"  # pku_saferlhf only: helpful | safer
+
+
+@dataclass
+class DataConfig:
+    """Training data. ``buffer`` pairs (safe/safe) join every step, one batch each."""
+
+    train: list[DataSourceConfig] = field(default_factory=list)
+    buffer: list[DataSourceConfig] = field(default_factory=list)
+    max_length: int = 1024
+    max_prompt_length: int = 512
+    on_invalid: str = "error"  # error | drop
+    cache_dir: str = "runs/cache"
+
+
+@dataclass
+class OptimConfig:
+    """AdamW with warmup and a decay schedule."""
+
+    lr: float = 5e-7
+    weight_decay: float = 0.0
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    warmup_ratio: float = 0.1
+    scheduler: str = "cosine"  # cosine | linear | constant
+    max_grad_norm: float = 1.0  # 0 disables clipping
+
+
+@dataclass
+class RoleConfig:
+    """Resources of one actor role (policy, reference, ...)."""
+
+    num_workers: int = 1
+    num_cpus_per_worker: float = 1.0
+    num_gpus_per_worker: float = 0.0
+    torch_threads: int = 0  # 0: every core of the machine
+
+
+@dataclass
+class TrainerConfig:
+    """The run loop. Batch sizes count examples (pairs for preference algorithms)."""
+
+    train_batch_size: int = 32  # global examples per optimizer step
+    micro_batch_size: int = 32  # examples per worker per forward/backward
+    epochs: int = 1
+    max_steps: int = -1  # -1: epochs x steps per epoch
+    save_every: int = 0  # 0: only the final weights
+    keep_last: int = 2
+    output_dir: str = "runs/default"
+    resume: str = "none"  # none | auto | <checkpoint dir>
+    seed: int = 42
+    log_every: int = 1
+
+
+@dataclass
+class RayConfig:
+    """Where the actors run: ``address`` None starts an embedded local Ray."""
+
+    address: str | None = None
+    num_cpus: int | None = None  # for the embedded local cluster; None: all cores
+
+
+@dataclass
+class WorldConfig:
+    """The built-in safety world (built into ``dir`` on first use)."""
+
+    dir: str = "runs/world"
+    seed: int = 0
+    build: bool = True
+
+
+@dataclass
+class EvalConfig:
+    """Generative evaluation on the world's held-out prompts."""
+
+    prompts: str = "${world.dir}/eval_prompts.jsonl"
+    max_new_tokens: int = 48
+    temperature: float = 0.7
+    top_p: float = 1.0
+    batch_size: int = 64
+    seed: int = 1234
+
+
+@dataclass
+class RunConfig:
+    """Everything one ``bfpo-ray train`` run needs."""
+
+    algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    policy: RoleConfig = field(default_factory=RoleConfig)
+    reference: RoleConfig = field(default_factory=RoleConfig)
+    ray: RayConfig = field(default_factory=RayConfig)
+    world: WorldConfig = field(default_factory=WorldConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+def _known_keys(schema: type, prefix: str = "") -> list[str]:
+    keys: list[str] = []
+    for f in fields(schema):
+        name = f"{prefix}{f.name}"
+        keys.append(name)
+        sub = _dataclass_of(schema, f.name)
+        if sub is not None:
+            keys.extend(_known_keys(sub, name + "."))
+    return keys
+
+
+def _dataclass_of(schema: type, name: str) -> type | None:
+    """The dataclass type of field ``name`` (or of its list elements), if any."""
+    hint = get_type_hints(schema)[name]
+    if get_origin(hint) is list:
+        hint = get_args(hint)[0]
+    return hint if is_dataclass(hint) else None
+
+
+def _check_keys(node: Any, schema: type, where: str, prefix: str = "") -> None:
+    """Raise ConfigError on the first key of ``node`` that ``schema`` does not declare."""
+    if not isinstance(node, dict):
+        return
+    names = {f.name for f in fields(schema)}
+    for key, value in node.items():
+        full = f"{prefix}{key}"
+        if key not in names:
+            guess = difflib.get_close_matches(full, _known_keys(_root_schema()), n=1, cutoff=0.6)
+            hint = f" (did you mean '{guess[0]}'?)" if guess else ""
+            raise ConfigError(f"{where}: unknown config key '{full}'{hint}")
+        sub = _dataclass_of(schema, key)
+        if sub is None:
+            continue
+        if isinstance(value, list):
+            for i, item in enumerate(value):
+                _check_keys(item, sub, where, f"{full}[{i}].")
+        else:
+            _check_keys(value, sub, where, full + ".")
+
+
+def _root_schema() -> type:
+    return RunConfig
+
+
+def _parse_overrides(overrides: list[str]) -> DictConfig:
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"command line: override '{item}' is not of the form key=value")
+    try:
+        return OmegaConf.from_dotlist(list(overrides))
+    except OmegaConfBaseException as err:
+        raise ConfigError(f"command line: cannot parse overrides: {str(err).splitlines()[0]}") from err
+
+
+def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    """Merge defaults, the YAML file at ``path`` and dotlist ``overrides`` into a RunConfig."""
+    layers: list[DictConfig] = []
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            file_cfg = OmegaConf.load(path)
+        except Exception as err:  # yaml errors have several types
+            raise ConfigError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from err
+        if not isinstance(file_cfg, DictConfig):
+            raise ConfigError(f"{path}: top level must be a mapping of sections")
+        _check_keys(OmegaConf.to_container(file_cfg, resolve=False), RunConfig, str(path))
+        layers.append(file_cfg)
+    cli = _parse_overrides(list(overrides))
+    _check_keys(OmegaConf.to_container(cli, resolve=False), RunConfig, "command line")
+    layers.append(cli)
+    merged = OmegaConf.structured(RunConfig)
+    try:
+        for layer in layers:
+            merged = OmegaConf.merge(merged, layer)
+        OmegaConf.resolve(merged)
+        cfg: RunConfig = OmegaConf.to_object(merged)  # type: ignore[assignment]
+    except OmegaConfBaseException as err:
+        where = str(path) if path is not None else "command line"
+        key = getattr(err, "full_key", None)
+        named = f"config key '{key}': " if key else ""
+        raise ConfigError(f"{where}: {named}{str(err).splitlines()[0]}") from err
+    validate(cfg)
+    return cfg
+
+
+def _require(ok: bool, key: str, message: str) -> None:
+    if not ok:
+        raise ConfigError(f"config key '{key}': {message}")
+
+
+def validate(cfg: RunConfig) -> None:
+    """Check values that types alone do not constrain."""
+    a, t, d, o = cfg.algorithm, cfg.trainer, cfg.data, cfg.optim
+    _require(a.name in ALGORITHMS, "algorithm.name", f"must be one of {', '.join(ALGORITHMS)}, got '{a.name}'")
+    _require(a.logp_reduction in ("sum", "mean"), "algorithm.logp_reduction", "must be 'sum' or 'mean'")
+    _require(a.beta > 0 and math.isfinite(a.beta), "algorithm.beta", "must be a positive number")
+    _require(a.b1 > 1, "algorithm.b1", "must be greater than 1 (B3 = 1/(b1-1))")
+    _require(cfg.model.dtype in ("float32", "bfloat16", "float16"), "model.dtype", "float32|bfloat16|float16")
+    _require(o.scheduler in ("cosine", "linear", "constant"), "optim.scheduler", "cosine|linear|constant")
+    _require(0 <= o.warmup_ratio < 1, "optim.warmup_ratio", "must be in [0, 1)")
+    _require(o.lr > 0, "optim.lr", "must be positive")
+    _require(d.on_invalid in ("error", "drop"), "data.on_invalid", "must be 'error' or 'drop'")
+    _require(0 < d.max_prompt_length < d.max_length, "data.max_prompt_length", "must be in (0, data.max_length)")
+    _require(len(d.train) > 0, "data.train", "needs at least one source")
+    for i, src in enumerate([*d.train, *d.buffer]):
+        _require(src.schema in SCHEMAS, f"data source {i} schema", f"must be one of {', '.join(SCHEMAS)}")
+        _require(src.path != "???", f"data source {i} path", "is required")
+    _require(t.train_batch_size > 0 and t.micro_batch_size > 0, "trainer.train_batch_size", "must be positive")
+    per_round = t.micro_batch_size * cfg.policy.num_workers
+    _require(
+        t.train_batch_size % per_round == 0,
+        "trainer.train_batch_size",
+        f"must be a multiple of micro_batch_size x policy.num_workers = {per_round}",
+    )
+    _require(t.keep_last >= 1, "trainer.keep_last", "must be at least 1")
+    _require(t.save_every >= 0, "trainer.save_every", "must be >= 0")
+    _require(cfg.policy.num_workers >= 1, "policy.num_workers", "must be at least 1")
+    if a.name == "sft":
+        _require(all(s.schema == "sft" for s in d.train), "data.train", "sft needs sources with schema 'sft'")
+        _require(not d.buffer, "data.buffer", "sft takes no buffer")
+    else:
+        _require(all(s.schema != "sft" for s in d.train), "data.train", f"{a.name} needs preference pairs")
+
+
+def to_yaml(cfg: RunConfig) -> str:
+    """The resolved config as YAML (saved as ``config.yaml`` in every run directory)."""
+    return OmegaConf.to_yaml(OmegaConf.structured(cfg))
+
+
+def as_container(node: Any) -> Any:
+    """Plain Python containers (dicts/lists) for a config node or dataclass."""
+    if isinstance(node, DictConfig | ListConfig):
+        return OmegaConf.to_container(node, resolve=True)
+    return OmegaConf.to_container(OmegaConf.structured(node), resolve=True)

@@ -1,0 +1,175 @@
+"""Single-controller driver for the offline objectives: SFT, DPO, IPO and BFPO.
+
+    load config -> tokenize + validate all data -> reference log-probs (once, cached)
+    -> policy actor -> for each step: batch (+ buffer batch) -> train_step -> log -> checkpoint
+    -> final HF weights in trainer.output_dir
+
+The driver holds no model weights: the reference and the policy live in Ray actors.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import ray
+
+from actors.policy import spawn_policy
+from actors.reference import spawn_reference
+from bfpo_ray.checkpoint import latest_checkpoint, step_dir
+from bfpo_ray.config import RunConfig
+from bfpo_ray.data.prepare import EncodedSet, encode_sources
+from bfpo_ray.data.schedule import BatchSchedule
+from bfpo_ray.data.tokenize import ChatEncoder, pad_id_of
+from bfpo_ray.drivers.setup import (
+    TrainingStopped,
+    checkpoints_dir,
+    ensure_world,
+    prepare_run_dir,
+    resume_point,
+    total_steps,
+)
+from bfpo_ray.ray_session import ray_session
+from bfpo_ray.reference_cache import attach_reference, cached_reference_logps
+from bfpo_ray.run_log import RunLog
+from bfpo_ray.workers.modeling import load_tokenizer
+from bfpo_ray.workers.policy import NonFiniteLossError, PolicySpec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Stream:
+    """One data set walked in a deterministic order, with its reference log-probs if any."""
+
+    name: str
+    data: EncodedSet
+    schedule: BatchSchedule
+    reference: dict | None = None
+
+    def batch(self, step: int, pad_id: int) -> dict:
+        indices = self.schedule.indices(step)
+        batch = self.data.collate(indices, pad_id)
+        return attach_reference(batch, self.reference, indices) if self.reference is not None else batch
+
+
+def train(cfg: RunConfig) -> Path:
+    """Run one offline training job; returns the run directory holding the final HF checkpoint."""
+    out = prepare_run_dir(cfg)
+    ensure_world(cfg)
+    tokenizer = load_tokenizer(cfg.model)
+    pad_id = pad_id_of(tokenizer)
+    streams = load_streams(cfg, tokenizer)
+    steps = total_steps(cfg, streams[0].schedule.steps_per_epoch)
+    with ray_session(cfg.ray):
+        if cfg.algorithm.name != "sft":
+            attach_reference_logps(cfg, streams, pad_id)
+        policy = spawn_policy(policy_spec(cfg, steps), cfg.policy)
+        log.info("policy: %s", ray.get(policy.describe.remote()))
+        start = restore(policy, cfg)
+        run_log = RunLog(out, start)
+        try:
+            run_steps(cfg, policy, streams, pad_id, start, steps, run_log)
+        finally:
+            run_log.close()
+        ray.get(policy.save_pretrained.remote(str(out)))
+    log.info("finished %d steps; HF checkpoint in %s", steps, out)
+    return out
+
+
+def load_streams(cfg: RunConfig, tokenizer) -> list[Stream]:
+    """The training stream and, for preference runs with a buffer, the buffer stream."""
+    encoder = ChatEncoder(tokenizer, cfg.data.max_length, cfg.data.max_prompt_length)
+    t = cfg.trainer
+    train_set = encode_sources(cfg.data.train, cfg.data, encoder, t.seed)
+    streams = [Stream("safety" if cfg.data.buffer else "train", train_set,
+                      BatchSchedule(len(train_set.examples), t.train_batch_size, t.seed))]
+    if cfg.data.buffer:
+        buffer_set = encode_sources(cfg.data.buffer, cfg.data, encoder, t.seed + 1)
+        streams.append(Stream("buffer", buffer_set,
+                              BatchSchedule(len(buffer_set.examples), t.train_batch_size, t.seed + 1)))
+    return streams
+
+
+def attach_reference_logps(cfg: RunConfig, streams: list[Stream], pad_id: int) -> None:
+    """Reference log-probs for every pair of every stream, from the cache or a ReferenceActor."""
+    reference = spawn_reference(cfg.model, cfg.reference)
+    fingerprint = ray.get(reference.fingerprint.remote())
+
+    def compute_many(batches: list[dict]) -> list:
+        return ray.get([reference.logps.remote(b) for b in batches])
+
+    for stream in streams:
+        start = time.perf_counter()
+        stream.reference, hit = cached_reference_logps(
+            stream.data, pad_id, fingerprint, cfg.data.cache_dir, compute_many, cfg.trainer.micro_batch_size
+        )
+        log.info("reference log-probs for %s: %s in %.1fs", stream.name, "cached" if hit else "computed",
+                 time.perf_counter() - start)
+    ray.kill(reference)
+
+
+def policy_spec(cfg: RunConfig, steps: int) -> PolicySpec:
+    return PolicySpec(
+        model=cfg.model,
+        optim=cfg.optim,
+        algorithm=cfg.algorithm,
+        total_steps=steps,
+        micro_batch_size=cfg.trainer.micro_batch_size,
+        seed=cfg.trainer.seed,
+        torch_threads=cfg.policy.torch_threads,
+    )
+
+
+def restore(policy, cfg: RunConfig) -> int:
+    """Load the resume checkpoint into the policy; the number of steps already done."""
+    path = resume_point(cfg)
+    if path is None:
+        return 0
+    state = ray.get(policy.load_checkpoint.remote(str(path)))
+    expected = {"train_batch_size": cfg.trainer.train_batch_size, "seed": cfg.trainer.seed}
+    saved = {k: state.get(k) for k in expected}
+    if saved != expected:
+        raise TrainingStopped(f"trainer.resume: {path} was written with {saved}, this run has {expected}")
+    log.info("resumed from %s at step %d", path, state["step"])
+    return int(state["step"])
+
+
+def run_steps(cfg: RunConfig, policy, streams: list[Stream], pad_id: int, start: int, steps: int,
+              run_log: RunLog) -> None:
+    """The training loop. The next step's batch is queued while the current one trains,
+    except right before a checkpoint (which must see exactly the weights of its step)."""
+    t = cfg.trainer
+
+    def submit(step: int):
+        return policy.train_step.remote({s.name: s.batch(step, pad_id) for s in streams})
+
+    def saves_after(done: int) -> bool:
+        return t.save_every > 0 and done % t.save_every == 0 and done < steps
+
+    began = time.perf_counter()
+    pending = submit(start) if start < steps else None
+    for step in range(start, steps):
+        done = step + 1
+        queued = submit(done) if done < steps and not saves_after(done) else None
+        try:
+            metrics = ray.get(pending)
+        except NonFiniteLossError as err:
+            raise TrainingStopped(
+                f"stopped at step {done}: {str(err).splitlines()[-1]}; weights of this step were not updated; "
+                f"last good checkpoint: {_newest(cfg)}"
+            ) from err
+        metrics.update(epoch=streams[0].schedule.epoch_of(done), wall_seconds=time.perf_counter() - began)
+        if done % t.log_every == 0 or done == steps:
+            run_log.log(done, metrics)
+        if saves_after(done):
+            state = {"step": done, "train_batch_size": t.train_batch_size, "seed": t.seed}
+            ray.get(policy.save_checkpoint.remote(str(step_dir(checkpoints_dir(cfg), done)), state, t.keep_last))
+        pending = queued if queued is not None else (submit(done) if done < steps else None)
+
+
+def _newest(cfg: RunConfig) -> str:
+    found = latest_checkpoint(checkpoints_dir(cfg))
+    return str(found) if found else "none (set trainer.save_every to keep some)"

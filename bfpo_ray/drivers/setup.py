@@ -1,0 +1,64 @@
+"""Driver helpers shared by every algorithm: run directory, world, resume point, step count."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from bfpo_ray.checkpoint import latest_checkpoint
+from bfpo_ray.config import RunConfig, to_yaml
+
+log = logging.getLogger(__name__)
+
+
+class TrainingStopped(RuntimeError):
+    """A run stopped on purpose (NaN loss, bad resume point); the message says why and what is kept."""
+
+
+def prepare_run_dir(cfg: RunConfig) -> Path:
+    """Create ``trainer.output_dir`` and save the resolved config as ``config.yaml``."""
+    out = Path(cfg.trainer.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(to_yaml(cfg))
+    return out
+
+
+def checkpoints_dir(cfg: RunConfig) -> Path:
+    return Path(cfg.trainer.output_dir) / "checkpoints"
+
+
+def _uses_world(cfg: RunConfig) -> bool:
+    paths = [cfg.model.path, cfg.eval.prompts, *(s.path for s in [*cfg.data.train, *cfg.data.buffer])]
+    root = str(Path(cfg.world.dir))
+    return any(str(Path(p)).startswith(root) for p in paths)
+
+
+def ensure_world(cfg: RunConfig) -> None:
+    """Build the safety world into ``world.dir`` when the config uses it and it is not there yet."""
+    world_dir = Path(cfg.world.dir)
+    if not cfg.world.build or not _uses_world(cfg) or (world_dir / "base" / "config.json").is_file():
+        return
+    from bfpo_ray.world import build_world_base_model
+
+    log.info("building the safety world into %s (seed %d)", world_dir, cfg.world.seed)
+    build_world_base_model(world_dir, seed=cfg.world.seed)
+
+
+def resume_point(cfg: RunConfig) -> Path | None:
+    """The checkpoint to resume from: none, the newest one (``auto``), or an explicit path."""
+    mode = cfg.trainer.resume
+    if mode == "none":
+        return None
+    if mode == "auto":
+        found = latest_checkpoint(checkpoints_dir(cfg))
+        log.info("resume=auto: %s", found or "no checkpoint yet, starting fresh")
+        return found
+    path = Path(mode)
+    if not (path / "trainer_state.json").is_file():
+        raise TrainingStopped(f"trainer.resume: {path} is not a checkpoint directory (no trainer_state.json)")
+    return path
+
+
+def total_steps(cfg: RunConfig, steps_per_epoch: int) -> int:
+    """``trainer.max_steps`` when set, else epochs x steps per epoch."""
+    return cfg.trainer.max_steps if cfg.trainer.max_steps > 0 else cfg.trainer.epochs * steps_per_epoch

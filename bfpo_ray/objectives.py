@@ -1,0 +1,85 @@
+"""From a model and a collated batch to per-example losses and statistics.
+
+This glues :mod:`bfpo_ray.logprobs` and :mod:`bfpo_ray.losses` to the algorithm settings;
+the formulas themselves live in :mod:`bfpo_ray.losses`.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from bfpo_ray import losses
+from bfpo_ray.config import AlgorithmConfig
+from bfpo_ray.logprobs import reduce_logps, sequence_logps, token_logps
+
+Tensor = torch.Tensor
+
+
+def forward_logps(model: torch.nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+    """Summed response log-probs and response lengths for every row of ``batch``."""
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False).logits
+    return sequence_logps(logits, batch["input_ids"], batch["completion_mask"])
+
+
+def sft_objective(model: torch.nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+    """Per-example response NLL (see :func:`bfpo_ray.losses.sft_loss`)."""
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False).logits
+    per_token = token_logps(logits, batch["input_ids"])
+    loss = losses.sft_loss(per_token, batch["completion_mask"][:, 1:])
+    return loss, {"nll": loss.detach()}
+
+
+def pair_losses(
+    algo: AlgorithmConfig,
+    policy_chosen: Tensor,
+    policy_rejected: Tensor,
+    reference_chosen: Tensor,
+    reference_rejected: Tensor,
+    chosen_safe: Tensor,
+    rejected_safe: Tensor,
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """The configured preference loss per pair, plus per-pair statistics.
+
+    ``accuracy`` counts a pair as right when the margin h has the sign of its target:
+    positive for DPO/IPO, the sign of the labeling function g_I for BFPO.
+    """
+    args = (policy_chosen, policy_rejected, reference_chosen, reference_rejected)
+    if algo.name == "bfpo":
+        loss = losses.bfpo_loss(*args, chosen_safe, rejected_safe, beta=algo.beta, b1=algo.b1, alpha=algo.alpha)
+        target_sign = torch.sign(losses.bfpo_labeling(chosen_safe, rejected_safe, algo.b1, algo.alpha))
+    elif algo.name == "ipo":
+        loss = losses.ipo_loss(*args, beta=algo.beta)
+        target_sign = torch.ones_like(policy_chosen)
+    elif algo.name == "dpo":
+        loss = losses.dpo_loss(*args, beta=algo.beta)
+        target_sign = torch.ones_like(policy_chosen)
+    else:
+        raise ValueError(f"not a preference algorithm: {algo.name}")
+    h = losses.logratio_margin(*args).detach()
+    chosen_reward = algo.beta * (policy_chosen - reference_chosen).detach()
+    rejected_reward = algo.beta * (policy_rejected - reference_rejected).detach()
+    stats = {
+        "margin_h": h,
+        "rewards_chosen": chosen_reward,
+        "rewards_rejected": rejected_reward,
+        "rewards_margin": chosen_reward - rejected_reward,
+        "accuracy": (torch.sign(h) == target_sign).float(),
+    }
+    return loss, stats
+
+
+def preference_objective(
+    model: torch.nn.Module, batch: dict[str, Tensor], algo: AlgorithmConfig
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """One concatenated forward over chosen (rows [0,B)) and rejected (rows [B,2B)) responses.
+
+    ``batch`` carries the reference's summed log-probs and lengths as ``ref_logps`` and
+    ``ref_counts`` (shape [2B], same row order).
+    """
+    summed, counts = forward_logps(model, batch)
+    policy = reduce_logps(summed, counts, algo.logp_reduction)
+    reference = reduce_logps(batch["ref_logps"], batch["ref_counts"], algo.logp_reduction)
+    n = policy.shape[0] // 2
+    return pair_losses(
+        algo, policy[:n], policy[n:], reference[:n], reference[n:], batch["chosen_safe"], batch["rejected_safe"]
+    )

@@ -1,0 +1,27 @@
+"""The frozen reference model: response log-probs for collated pair batches."""
+
+from __future__ import annotations
+
+import torch
+
+from bfpo_ray.config import ModelConfig
+from bfpo_ray.objectives import forward_logps
+from bfpo_ray.workers.modeling import load_causal_lm, set_torch_threads, weights_fingerprint
+
+
+class ReferenceWorker:
+    """Holds frozen weights; a plain class that :mod:`actors.reference` hosts in Ray."""
+
+    def __init__(self, model: ModelConfig, torch_threads: int = 0) -> None:
+        self.threads = set_torch_threads(torch_threads)
+        self.model = load_causal_lm(model).eval()
+        self.model.requires_grad_(False)
+
+    def fingerprint(self) -> str:
+        """Content hash of the weights (keys the on-disk reference log-prob cache)."""
+        return weights_fingerprint(self.model)
+
+    @torch.no_grad()
+    def logps(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Summed response log-probs and response lengths per row (shape [rows])."""
+        return forward_logps(self.model, batch)
