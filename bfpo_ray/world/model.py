@@ -46,13 +46,13 @@ def config_for_tokenizer(tokenizer: PreTrainedTokenizerBase, **overrides: int) -
 
 
 def build_world_base_model(out_dir: str | Path, seed: int = 0) -> Path:
-    """Build the world files (``out_dir/world``), train the tokenizer and save a random tiny Llama.
+    """Build the world files (into ``out_dir``), train the tokenizer and save a random tiny Llama.
 
     Model (safetensors) and tokenizer go to ``out_dir/base``, loadable with ``AutoModelForCausalLM``
     and ``AutoTokenizer``; that path is returned. Everything is deterministic given ``seed``.
     """
     out = Path(out_dir)
-    paths = build_world(out / "world", seed=seed)
+    paths = build_world(out, seed=seed)
     tokenizer = train_world_tokenizer(world_texts(paths))
     config = config_for_tokenizer(tokenizer)
     with torch.random.fork_rng(devices=[]):
