@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
@@ -104,6 +105,7 @@ class TrainerConfig:
     micro_batch_size: int = 32  # examples per worker per forward/backward
     epochs: int = 1
     max_steps: int = -1  # -1: epochs x steps per epoch
+    exit_after_steps: int = 0  # >0: checkpoint and exit once this step is done (time-sliced jobs)
     save_every: int = 0  # 0: only the final weights
     keep_last: int = 2
     output_dir: str = "runs/default"
@@ -184,9 +186,7 @@ def _check_keys(node: Any, schema: type, where: str, prefix: str = "") -> None:
     for key, value in node.items():
         full = f"{prefix}{key}"
         if key not in names:
-            guess = difflib.get_close_matches(full, _known_keys(_root_schema()), n=1, cutoff=0.6)
-            hint = f" (did you mean '{guess[0]}'?)" if guess else ""
-            raise ConfigError(f"{where}: unknown config key '{full}'{hint}")
+            raise _unknown(where, full)
         sub = _dataclass_of(schema, key)
         if sub is None:
             continue
@@ -197,51 +197,82 @@ def _check_keys(node: Any, schema: type, where: str, prefix: str = "") -> None:
             _check_keys(value, sub, where, full + ".")
 
 
-def _root_schema() -> type:
-    return RunConfig
+def _unknown(where: str, key: str) -> ConfigError:
+    guess = difflib.get_close_matches(key, _known_keys(RunConfig), n=1, cutoff=0.6)
+    hint = f" (did you mean '{guess[0]}'?)" if guess else ""
+    return ConfigError(f"{where}: unknown config key '{key}'{hint}")
 
 
-def _parse_overrides(overrides: list[str]) -> DictConfig:
+def _check_dotted_key(key: str, value: Any) -> None:
+    """Check an override key such as ``data.train[0].fraction`` (and a mapping/list value) against the schema."""
+    schema: type | None = RunConfig
+    walked = ""
+    for part in key.split("."):
+        match = re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*)((?:\[\d+\])*)", part)
+        name = match.group(1) if match else part
+        walked = f"{walked}.{part}" if walked else part
+        if schema is None or name not in {f.name for f in fields(schema)}:
+            raise _unknown("command line", walked)
+        sub = _dataclass_of(schema, name)
+        indexed = bool(match and match.group(2))
+        if indexed and get_origin(get_type_hints(schema)[name]) is not list:
+            raise ConfigError(f"command line: config key '{walked}' is not a list")
+        schema = sub
+    if schema is not None and isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_keys(item, schema, "command line", f"{key}[{i}].")
+    elif schema is not None:
+        _check_keys(value, schema, "command line", key + ".")
+
+
+def _parse_overrides(overrides: list[str]) -> list[tuple[str, Any]]:
+    """``key=value`` strings to (key, plain value); values use OmegaConf's dotlist grammar."""
+    parsed = []
     for item in overrides:
-        if "=" not in item:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
             raise ConfigError(f"command line: override '{item}' is not of the form key=value")
-    try:
-        return OmegaConf.from_dotlist(list(overrides))
-    except OmegaConfBaseException as err:
-        raise ConfigError(f"command line: cannot parse overrides: {str(err).splitlines()[0]}") from err
+        try:
+            value = OmegaConf.to_container(OmegaConf.from_dotlist([f"v={raw}"]), resolve=False)["v"]
+        except OmegaConfBaseException as err:
+            raise ConfigError(f"command line: cannot parse '{item}': {str(err).splitlines()[0]}") from err
+        _check_dotted_key(key, value)
+        parsed.append((key, value))
+    return parsed
 
 
 def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
     """Merge defaults, the YAML file at ``path`` and dotlist ``overrides`` into a RunConfig."""
-    layers: list[DictConfig] = []
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file not found: {path}")
-        try:
-            file_cfg = OmegaConf.load(path)
-        except Exception as err:  # yaml errors have several types
-            raise ConfigError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from err
-        if not isinstance(file_cfg, DictConfig):
-            raise ConfigError(f"{path}: top level must be a mapping of sections")
-        _check_keys(OmegaConf.to_container(file_cfg, resolve=False), RunConfig, str(path))
-        layers.append(file_cfg)
-    cli = _parse_overrides(list(overrides))
-    _check_keys(OmegaConf.to_container(cli, resolve=False), RunConfig, "command line")
-    layers.append(cli)
     merged = OmegaConf.structured(RunConfig)
+    where = "command line"
     try:
-        for layer in layers:
-            merged = OmegaConf.merge(merged, layer)
+        if path is not None:
+            where = str(path)
+            merged = OmegaConf.merge(merged, _load_yaml(Path(path)))
+        where = "command line"
+        for key, value in _parse_overrides(list(overrides)):
+            OmegaConf.update(merged, key, value, merge=True)
         OmegaConf.resolve(merged)
         cfg: RunConfig = OmegaConf.to_object(merged)  # type: ignore[assignment]
     except OmegaConfBaseException as err:
-        where = str(path) if path is not None else "command line"
         key = getattr(err, "full_key", None)
         named = f"config key '{key}': " if key else ""
         raise ConfigError(f"{where}: {named}{str(err).splitlines()[0]}") from err
     validate(cfg)
     return cfg
+
+
+def _load_yaml(path: Path) -> DictConfig:
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        file_cfg = OmegaConf.load(path)
+    except Exception as err:  # yaml errors have several types
+        raise ConfigError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from err
+    if not isinstance(file_cfg, DictConfig):
+        raise ConfigError(f"{path}: top level must be a mapping of sections")
+    _check_keys(OmegaConf.to_container(file_cfg, resolve=False), RunConfig, str(path))
+    return file_cfg
 
 
 def _require(ok: bool, key: str, message: str) -> None:
@@ -275,6 +306,7 @@ def validate(cfg: RunConfig) -> None:
     )
     _require(t.keep_last >= 1, "trainer.keep_last", "must be at least 1")
     _require(t.save_every >= 0, "trainer.save_every", "must be >= 0")
+    _require(t.exit_after_steps >= 0, "trainer.exit_after_steps", "must be >= 0")
     _require(cfg.policy.num_workers >= 1, "policy.num_workers", "must be at least 1")
     if a.name == "sft":
         _require(all(s.schema == "sft" for s in d.train), "data.train", "sft needs sources with schema 'sft'")

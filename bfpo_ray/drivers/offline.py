@@ -10,6 +10,7 @@ The driver holds no model weights: the reference and the policy live in Ray acto
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,9 +72,13 @@ def train(cfg: RunConfig) -> Path:
         start = restore(policy, cfg)
         run_log = RunLog(out, start)
         try:
-            run_steps(cfg, policy, streams, pad_id, start, steps, run_log)
+            done = run_steps(cfg, policy, streams, pad_id, start, steps, run_log)
         finally:
             run_log.close()
+        if done < steps:
+            log.info("exiting after step %d of %d (trainer.exit_after_steps); resume with trainer.resume=auto",
+                     done, steps)
+            return out
         ray.get(policy.save_pretrained.remote(str(out)))
     log.info("finished %d steps; HF checkpoint in %s", steps, out)
     return out
@@ -138,27 +143,33 @@ def restore(policy, cfg: RunConfig) -> int:
 
 
 def run_steps(cfg: RunConfig, policy, streams: list[Stream], pad_id: int, start: int, steps: int,
-              run_log: RunLog) -> None:
-    """The training loop. The next step's batch is queued while the current one trains,
-    except right before a checkpoint (which must see exactly the weights of its step)."""
+              run_log: RunLog) -> int:
+    """The training loop; returns the number of steps done.
+
+    The next step's batch is queued while the current one trains, except right before a
+    checkpoint (which must see exactly the weights of its step). With
+    ``trainer.exit_after_steps`` the loop checkpoints and ends early.
+    """
     t = cfg.trainer
+    last = min(steps, t.exit_after_steps) if t.exit_after_steps > 0 else steps
 
     def submit(step: int):
         return policy.train_step.remote({s.name: s.batch(step, pad_id) for s in streams})
 
     def saves_after(done: int) -> bool:
-        return t.save_every > 0 and done % t.save_every == 0 and done < steps
+        return done < steps and ((t.save_every > 0 and done % t.save_every == 0) or done == last)
 
     began = time.perf_counter()
-    pending = submit(start) if start < steps else None
-    for step in range(start, steps):
+    pending = submit(start) if start < last else None
+    for step in range(start, last):
         done = step + 1
-        queued = submit(done) if done < steps and not saves_after(done) else None
+        queued = submit(done) if done < last and not saves_after(done) else None
         try:
             metrics = ray.get(pending)
         except NonFiniteLossError as err:
+            reason = re.sub(r"^[\w.]*NonFiniteLossError: ", "", str(err).strip().splitlines()[-1])
             raise TrainingStopped(
-                f"stopped at step {done}: {str(err).splitlines()[-1]}; weights of this step were not updated; "
+                f"stopped at step {done}: {reason}; weights of this step were not updated; "
                 f"last good checkpoint: {_newest(cfg)}"
             ) from err
         metrics.update(epoch=streams[0].schedule.epoch_of(done), wall_seconds=time.perf_counter() - began)
@@ -167,7 +178,8 @@ def run_steps(cfg: RunConfig, policy, streams: list[Stream], pad_id: int, start:
         if saves_after(done):
             state = {"step": done, "train_batch_size": t.train_batch_size, "seed": t.seed}
             ray.get(policy.save_checkpoint.remote(str(step_dir(checkpoints_dir(cfg), done)), state, t.keep_last))
-        pending = queued if queued is not None else (submit(done) if done < steps else None)
+        pending = queued if queued is not None else (submit(done) if done < last else None)
+    return max(start, last)
 
 
 def _newest(cfg: RunConfig) -> str:

@@ -111,7 +111,7 @@ class PolicyWorker:
                 loss_vec, stats = self._objective(micro)
                 loss = loss_vec.sum() / size
                 if not torch.isfinite(loss):
-                    raise NonFiniteLossError(f"{name} loss is {loss.item()} at optimizer step {self.step}")
+                    raise NonFiniteLossError(f"{name} loss is {loss.item()} at step {self.step + 1}")
                 loss.backward()
                 tokens += int(micro["attention_mask"].sum())
                 sums[f"loss_{name}"] += loss.item()
@@ -133,7 +133,7 @@ class PolicyWorker:
         max_norm = self.spec.optim.max_grad_norm if self.spec.optim.max_grad_norm > 0 else float("inf")
         norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
         if not math.isfinite(norm):
-            raise NonFiniteLossError(f"gradient norm is {norm} at optimizer step {self.step}")
+            raise NonFiniteLossError(f"gradient norm is {norm} at step {self.step + 1}")
         return norm
 
     @property

@@ -1,0 +1,82 @@
+"""Checkpoint state files, atomic directories, retention and the batch schedule."""
+
+import random
+
+import pytest
+import torch
+
+from bfpo_ray.checkpoint import (
+    atomic_directory,
+    latest_checkpoint,
+    list_checkpoints,
+    load_state,
+    prune_checkpoints,
+    rng_state,
+    save_state,
+    set_rng_state,
+    step_dir,
+)
+from bfpo_ray.data.schedule import BatchSchedule
+
+
+def test_optimizer_state_round_trip_without_pickle(tmp_path):
+    model = torch.nn.Linear(3, 2)
+    opt = torch.optim.AdamW(model.parameters(), lr=0.1)
+    model(torch.randn(4, 3)).sum().backward()
+    opt.step()
+    save_state(opt.state_dict(), tmp_path, "optimizer")
+    assert not list(tmp_path.glob("*.pt")) and not list(tmp_path.glob("*.bin"))
+    restored = load_state(tmp_path, "optimizer")
+    original = opt.state_dict()
+    assert restored["param_groups"] == original["param_groups"]
+    for key, state in original["state"].items():
+        for name, value in state.items():
+            assert torch.equal(restored["state"][key][name], value)
+    opt2 = torch.optim.AdamW(model.parameters(), lr=0.1)
+    opt2.load_state_dict(restored)
+
+
+def test_rng_state_round_trip(tmp_path):
+    save_state(rng_state(), tmp_path, "rng")
+    expected = (torch.rand(3), random.random())
+    set_rng_state(load_state(tmp_path, "rng"))
+    assert torch.equal(torch.rand(3), expected[0]) and random.random() == expected[1]
+
+
+def test_save_state_refuses_unpicklable_free_types(tmp_path):
+    with pytest.raises(TypeError, match="without pickle"):
+        save_state({"f": object()}, tmp_path, "x")
+
+
+def test_atomic_directory_leaves_nothing_on_failure(tmp_path):
+    final = step_dir(tmp_path, 5)
+    with pytest.raises(RuntimeError), atomic_directory(final) as tmp:
+        (tmp / "half").write_text("x")
+        raise RuntimeError("crash while writing")
+    assert list(tmp_path.iterdir()) == []
+    with atomic_directory(final) as tmp:
+        (tmp / "ok").write_text("x")
+    assert (final / "ok").is_file() and len(list(tmp_path.iterdir())) == 1
+
+
+def test_retention_and_latest(tmp_path):
+    for step in (2, 10, 4, 8):
+        step_dir(tmp_path, step).mkdir()
+    (tmp_path / ".step-00000012.tmp-1").mkdir()  # an unfinished write is never picked
+    assert [s for s, _ in list_checkpoints(tmp_path)] == [2, 4, 8, 10]
+    assert latest_checkpoint(tmp_path) == step_dir(tmp_path, 10)
+    prune_checkpoints(tmp_path, keep_last=2)
+    assert [s for s, _ in list_checkpoints(tmp_path)] == [8, 10]
+    assert latest_checkpoint(tmp_path / "missing") is None
+
+
+def test_batch_schedule_is_a_pure_function_of_the_step():
+    a = BatchSchedule(10, 3, seed=7)
+    b = BatchSchedule(10, 3, seed=7)
+    assert a.steps_per_epoch == 3
+    epoch0 = [a.indices(s) for s in range(3)]
+    assert len(set(sum(epoch0, []))) == 9  # no repeats inside an epoch
+    assert b.indices(4) == a.indices(4)  # fresh object, same batch: resume sees the same data
+    assert a.indices(3) != a.indices(0) or a.indices(4) != a.indices(1)  # epochs reshuffle
+    with pytest.raises(ValueError, match="cannot fill one batch"):
+        BatchSchedule(2, 3, seed=0)
