@@ -95,6 +95,18 @@ class RoleConfig:
     num_cpus_per_worker: float = 1.0
     num_gpus_per_worker: float = 0.0
     torch_threads: int = 0  # 0: every core of the machine
+    colocate_with: str = ""  # another role's name: share its placement-group bundles (same num_workers)
+
+
+@dataclass
+class StrategyConfig:
+    """How a data-parallel group trains: ``torch`` (all-reduce, DDP-style) or ``deepspeed`` (ZeRO)."""
+
+    name: str = "torch"  # torch | deepspeed
+    zero_stage: int = 2  # deepspeed only: 0, 1, 2 or 3
+    offload: bool = False  # deepspeed only: optimizer (and stage-3 parameter) offload to CPU
+    backend: str = "auto"  # auto (nccl on GPU, gloo on CPU) | gloo | nccl
+    bf16: bool = False  # deepspeed on GPU: bf16 mixed precision
 
 
 @dataclass
@@ -120,6 +132,7 @@ class RayConfig:
 
     address: str | None = None
     num_cpus: int | None = None  # for the embedded local cluster; None: all cores
+    placement_strategy: str = "PACK"  # placement groups: PACK | SPREAD | STRICT_PACK | STRICT_SPREAD
 
 
 @dataclass
@@ -154,6 +167,7 @@ class RunConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     policy: RoleConfig = field(default_factory=RoleConfig)
     reference: RoleConfig = field(default_factory=RoleConfig)
+    strategy: StrategyConfig = field(default_factory=StrategyConfig)
     ray: RayConfig = field(default_factory=RayConfig)
     world: WorldConfig = field(default_factory=WorldConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
@@ -308,11 +322,33 @@ def validate(cfg: RunConfig) -> None:
     _require(t.save_every >= 0, "trainer.save_every", "must be >= 0")
     _require(t.exit_after_steps >= 0, "trainer.exit_after_steps", "must be >= 0")
     _require(cfg.policy.num_workers >= 1, "policy.num_workers", "must be at least 1")
+    _validate_cluster(cfg)
     if a.name == "sft":
         _require(all(s.schema == "sft" for s in d.train), "data.train", "sft needs sources with schema 'sft'")
         _require(not d.buffer, "data.buffer", "sft takes no buffer")
     else:
         _require(all(s.schema != "sft" for s in d.train), "data.train", f"{a.name} needs preference pairs")
+
+
+def _validate_cluster(cfg: RunConfig) -> None:
+    """Strategy and placement settings."""
+    s = cfg.strategy
+    _require(s.name in ("torch", "deepspeed"), "strategy.name", f"must be 'torch' or 'deepspeed', got '{s.name}'")
+    _require(s.zero_stage in (0, 1, 2, 3), "strategy.zero_stage", "must be 0, 1, 2 or 3")
+    _require(s.backend in ("auto", "gloo", "nccl"), "strategy.backend", "must be auto, gloo or nccl")
+    placements = ("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD")
+    _require(cfg.ray.placement_strategy in placements, "ray.placement_strategy", f"must be one of {placements}")
+    roles = {f.name: getattr(cfg, f.name) for f in fields(cfg) if isinstance(getattr(cfg, f.name), RoleConfig)}
+    for name, role in roles.items():
+        _require(role.num_workers >= 1, f"{name}.num_workers", "must be at least 1")
+        _require(role.num_cpus_per_worker >= 0 and role.num_gpus_per_worker >= 0, f"{name}.num_cpus_per_worker",
+                 "resources must be >= 0")
+        if role.colocate_with:
+            host = roles.get(role.colocate_with)
+            _require(host is not None and role.colocate_with != name, f"{name}.colocate_with",
+                     f"must name another role ({', '.join(r for r in roles if r != name)})")
+            _require(host.num_workers == role.num_workers, f"{name}.colocate_with",
+                     f"needs {name}.num_workers == {role.colocate_with}.num_workers")
 
 
 def to_yaml(cfg: RunConfig) -> str:
