@@ -58,11 +58,11 @@ class Stream:
 
 def train(cfg: RunConfig) -> Path:
     """Run one offline training job; returns the run directory holding the final HF checkpoint."""
-    out = prepare_run_dir(cfg)
     ensure_world(cfg)
     tokenizer = load_tokenizer(cfg.model)
     pad_id = pad_id_of(tokenizer)
-    streams = load_streams(cfg, tokenizer)
+    streams = load_streams(cfg, tokenizer)  # every record validated before anything is written
+    out = prepare_run_dir(cfg)
     steps = total_steps(cfg, streams[0].schedule.steps_per_epoch)
     with ray_session(cfg.ray):
         if cfg.algorithm.name != "sft":

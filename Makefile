@@ -1,0 +1,37 @@
+# Two commands do everything on a fresh machine:
+#   make demo   - install into .venv, then SFT -> BFPO on the built-in safety world, evaluated side by side
+#   make test   - install into .venv, then the whole test suite (what CI runs)
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH_VERSION ?= 2.13.0
+# Extra pip arguments for torch only, e.g. an index that serves CPU-only wheels on a laptop.
+TORCH_PIP_ARGS ?=
+STAMP := $(VENV)/.installed-$(TORCH_VERSION)
+
+.PHONY: demo test test-fast lint install clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch first: installed after the rest, pip could pull a multi-GB CUDA build on CPU machines
+	$(PY) -m pip install --quiet $(TORCH_PIP_ARGS) "torch==$(TORCH_VERSION)"
+	$(PY) -m pip install --quiet -e ".[dev]" "torch==$(TORCH_VERSION)"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m bfpo_ray demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q -ra
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf runs .pytest_cache .ruff_cache

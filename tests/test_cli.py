@@ -1,0 +1,49 @@
+"""The command line: one-line errors and exit codes; bad data stops a run before it writes anything."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from bfpo_ray.config import load_config
+from bfpo_ray.data.errors import DataError
+from bfpo_ray.drivers.offline import train
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "bfpo_ray", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_unknown_key_exits_2_with_one_line():
+    result = run_cli("train", "--config", "configs/demo/bfpo.yaml", "algorithm.bta=0.1")
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.startswith("bfpo-ray: error:")]
+    assert lines == ["bfpo-ray: error: command line: unknown config key 'algorithm.bta' "
+                     "(did you mean 'algorithm.beta'?)"]
+
+
+def test_missing_config_file_exits_2():
+    result = run_cli("train", "--config", "configs/nope.yaml")
+    assert result.returncode == 2 and "config file not found: configs/nope.yaml" in result.stderr
+
+
+def test_bad_record_stops_before_the_run_dir_is_touched(world_dir, tmp_path):
+    rows = [json.loads(line) for line in (world_dir / "pku_pairs.jsonl").read_text().splitlines()[:20]]
+    rows[7]["is_response_0_safe"] = 2
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "run"
+    (out / "checkpoints" / "step-00000005").mkdir(parents=True)
+    (out / "config.yaml").write_text("previous run\n")
+    cfg = load_config("configs/demo/bfpo.yaml", [f"world.dir={world_dir}", f"model.path={world_dir / 'base'}",
+                                                 f"data.train[0].path={bad}", f"trainer.output_dir={out}"])
+    with pytest.raises(DataError, match=r"bad\.jsonl record 7: .*is_response_0_safe"):
+        train(cfg)
+    assert (out / "config.yaml").read_text() == "previous run\n"
+    assert (out / "checkpoints" / "step-00000005").is_dir()
+
+    result = run_cli("train", "--config", "configs/demo/bfpo.yaml", f"world.dir={world_dir}",
+                     f"model.path={world_dir / 'base'}", f"data.train[0].path={bad}", f"trainer.output_dir={out}")
+    assert result.returncode == 1
+    assert "bfpo-ray: error: " in result.stderr and "record 7" in result.stderr
