@@ -19,7 +19,8 @@ from typing import Any, get_args, get_origin, get_type_hints
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-ALGORITHMS = ("sft", "bfpo", "dpo", "ipo")
+ALGORITHMS = ("sft", "bfpo", "dpo", "ipo", "rm", "cm", "ppo")
+PPO_REWARDS = ("bilinear", "linear", "lagrangian")
 SCHEMAS = ("pku_saferlhf", "ultrafeedback", "pair", "sft")
 
 
@@ -48,6 +49,28 @@ class AlgorithmConfig:
     b1: float = 3.0
     alpha: float = 0.5
     logp_reduction: str = "sum"  # sum | mean over response tokens
+    # rm / cm (reward and cost models): share of the pairs held out for pairwise/sign accuracy
+    heldout_fraction: float = 0.1
+    # ppo: how reward r and cost c combine (DESIGN.md section 1); bilinear reuses ``alpha``
+    reward: str = "bilinear"  # bilinear | linear | lagrangian
+    bilinear_safety: str = "soft"  # soft: s = sigmoid(-cost) | hard: s = 1[cost < 0]
+    cost_weight: float = 1.0  # linear: R = r - cost_weight * cost
+    cost_threshold: float = 0.0  # lagrangian: the bound on the expected cost J_C
+    lambda_init: float = 1.0
+    lambda_lr: float = 0.1  # log_lambda += lambda_lr * (J_C - cost_threshold), once per rollout batch
+    lambda_max: float = 10.0
+    lambda_window: int = 4  # rollout batches in the J_C window
+    kl_coef: float = 0.05  # per-token KL(pi || pi_ref) penalty inside the reward
+    kl_estimator: str = "k1"  # k1: log pi - log pi_ref | k3: exp(-d) + d - 1 with d = log pi - log pi_ref
+    gamma: float = 1.0
+    gae_lambda: float = 0.95
+    clip_range: float = 0.2
+    value_clip_range: float = 0.2
+    ppo_epochs: int = 2
+    mini_batch_size: int = 16  # responses per optimizer step inside a rollout batch
+    whiten_rewards: bool = False  # normalize sequence scores over the rollout batch
+    whiten_advantages: bool = True
+    critic_lr: float = 1e-4
 
 
 @dataclass
@@ -96,6 +119,39 @@ class RoleConfig:
     num_gpus_per_worker: float = 0.0
     torch_threads: int = 0  # 0: every core of the machine
     colocate_with: str = ""  # another role's name: share its placement-group bundles (same num_workers)
+
+
+@dataclass
+class RolloutConfig(RoleConfig):
+    """Rollout engines (``ppo``): backend, sampling and weight sync, plus the role's resources."""
+
+    backend: str = "hf"  # hf (transformers generate, CPU/GPU) | vllm (GPU only, optional extra)
+    samples_per_prompt: int = 1
+    max_new_tokens: int = 48
+    temperature: float = 1.0
+    top_p: float = 1.0
+    batch_size: int = 64  # hf: prompts per generate call
+    weight_sync_bucket_mb: float = 32.0  # policy -> engine weights travel in buckets of this size
+    vllm_gpu_memory_utilization: float = 0.4
+    vllm_tensor_parallel_size: int = 1
+    vllm_enforce_eager: bool = False
+
+
+@dataclass
+class RewardConfig(RoleConfig):
+    """Where rewards and costs come from (``ppo``): trained models or the safety world's oracle judge."""
+
+    source: str = "models"  # models | oracle
+    reward_model: str | None = None  # HF dir of an ``rm`` run (scalar head)
+    cost_model: str | None = None  # HF dir of a ``cm`` run (cost > 0 means unsafe)
+    oracle_scale: float = 4.0  # oracle: r = scale * judged helpfulness, c = +scale unsafe / -scale safe
+
+
+@dataclass
+class CriticConfig(RoleConfig):
+    """Value models (``ppo``; two for ``lagrangian``), each a backbone with a scalar head."""
+
+    path: str | None = None  # None: start from the reward (cost) model, else from the policy
 
 
 @dataclass
@@ -168,6 +224,9 @@ class RunConfig:
     policy: RoleConfig = field(default_factory=RoleConfig)
     reference: RoleConfig = field(default_factory=RoleConfig)
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    critic: CriticConfig = field(default_factory=CriticConfig)
     ray: RayConfig = field(default_factory=RayConfig)
     world: WorldConfig = field(default_factory=WorldConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
@@ -326,8 +385,38 @@ def validate(cfg: RunConfig) -> None:
     if a.name == "sft":
         _require(all(s.schema == "sft" for s in d.train), "data.train", "sft needs sources with schema 'sft'")
         _require(not d.buffer, "data.buffer", "sft takes no buffer")
+    elif a.name == "ppo":
+        _validate_ppo(cfg)
     else:
         _require(all(s.schema != "sft" for s in d.train), "data.train", f"{a.name} needs preference pairs")
+    if a.name in ("rm", "cm"):
+        _require(0 < a.heldout_fraction < 1, "algorithm.heldout_fraction", "must be in (0, 1)")
+        _require(not d.buffer, "data.buffer", f"{a.name} takes no buffer")
+
+
+def _validate_ppo(cfg: RunConfig) -> None:
+    """PPO settings: prompts come from ``data.train`` (any schema; only the prompts are used)."""
+    a, r, t = cfg.algorithm, cfg.rollout, cfg.trainer
+    _require(a.reward in PPO_REWARDS, "algorithm.reward", f"must be one of {', '.join(PPO_REWARDS)}")
+    _require(a.bilinear_safety in ("soft", "hard"), "algorithm.bilinear_safety", "must be 'soft' or 'hard'")
+    _require(a.kl_estimator in ("k1", "k3"), "algorithm.kl_estimator", "must be 'k1' or 'k3'")
+    _require(0 < a.lambda_init <= a.lambda_max, "algorithm.lambda_init", "must be in (0, algorithm.lambda_max]")
+    _require(a.lambda_window >= 1, "algorithm.lambda_window", "must be at least 1")
+    _require(0 <= a.gamma <= 1 and 0 <= a.gae_lambda <= 1, "algorithm.gamma", "gamma and gae_lambda in [0, 1]")
+    _require(a.clip_range > 0 and a.value_clip_range > 0, "algorithm.clip_range", "clip ranges must be positive")
+    _require(a.ppo_epochs >= 1, "algorithm.ppo_epochs", "must be at least 1")
+    _require(r.backend in ("hf", "vllm"), "rollout.backend", "must be 'hf' or 'vllm'")
+    _require(r.samples_per_prompt >= 1 and r.max_new_tokens >= 1, "rollout.samples_per_prompt", "must be >= 1")
+    _require(r.weight_sync_bucket_mb > 0, "rollout.weight_sync_bucket_mb", "must be positive")
+    responses = t.train_batch_size * r.samples_per_prompt
+    _require(a.mini_batch_size > 0 and responses % a.mini_batch_size == 0, "algorithm.mini_batch_size",
+             f"must divide trainer.train_batch_size x rollout.samples_per_prompt = {responses}")
+    _require(cfg.reward.source in ("models", "oracle"), "reward.source", "must be 'models' or 'oracle'")
+    if cfg.reward.source == "models":
+        _require(bool(cfg.reward.reward_model), "reward.reward_model",
+                 "ppo needs a reward model (or reward.source=oracle)")
+        _require(bool(cfg.reward.cost_model), "reward.cost_model", "ppo needs a cost model (or reward.source=oracle)")
+    _require(not cfg.data.buffer, "data.buffer", "ppo takes no buffer")
 
 
 def _validate_cluster(cfg: RunConfig) -> None:
