@@ -18,8 +18,10 @@ log = logging.getLogger(__name__)
 def ray_session(cfg: RayConfig) -> Iterator[None]:
     """Use the Ray already initialised in this process, else connect/start one for the block.
 
-    ``cfg.address`` None starts a local single-node Ray bound to 127.0.0.1 with the dashboard
-    off; ``auto`` or ``ray://...`` joins a cluster (as under ``ray job submit``).
+    ``cfg.address`` None starts a local single-node Ray with the dashboard off and Ray's token
+    authentication (on by default since Ray 2.5x); ``auto`` or ``ray://...`` joins a cluster (as
+    under ``ray job submit``). Ray itself rewrites a loopback node address to the machine's
+    address, so its gRPC ports are not loopback-only; token authentication guards them.
     """
     if ray.is_initialized():
         yield
@@ -31,7 +33,6 @@ def ray_session(cfg: RayConfig) -> Iterator[None]:
         ray.init(
             num_cpus=cfg.num_cpus,
             include_dashboard=False,
-            _node_ip_address="127.0.0.1",
             configure_logging=False,
             log_to_driver=True,
         )
