@@ -7,9 +7,10 @@ Ray (or a unit test) uses it directly.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,9 @@ from bfpo_ray.checkpoint import (
     save_state,
     set_rng_state,
 )
-from bfpo_ray.config import AlgorithmConfig, ModelConfig, OptimConfig
+from bfpo_ray.config import AlgorithmConfig, ModelConfig, OptimConfig, StrategyConfig
 from bfpo_ray.objectives import preference_objective, sft_objective
+from bfpo_ray.strategies import NonFiniteGradientError, Strategy, build_strategy, free_port, init_process_group
 from bfpo_ray.workers.batching import batch_size, micro_batches
 from bfpo_ray.workers.modeling import (
     apply_trainable_patterns,
@@ -51,6 +53,7 @@ class PolicySpec:
     micro_batch_size: int
     seed: int
     torch_threads: int = 0
+    strategy: StrategyConfig = field(default_factory=StrategyConfig)
 
 
 def lr_multiplier(step: int, total_steps: int, warmup_ratio: float, schedule: str) -> float:
@@ -67,13 +70,19 @@ def lr_multiplier(step: int, total_steps: int, warmup_ratio: float, schedule: st
 
 
 class PolicyWorker:
-    """Holds the policy weights and optimizer; trains on collated batches."""
+    """Holds the policy weights and optimizer; trains on collated batches.
+
+    One worker trains alone; N workers form a data-parallel group after
+    :meth:`init_distributed` (called on every rank at once by :mod:`actors.group`). Each
+    rank then receives its shard of every part and the strategy combines the gradients.
+    """
 
     def __init__(self, spec: PolicySpec) -> None:
         self.threads = set_torch_threads(spec.torch_threads)
         torch.manual_seed(spec.seed)
         self.spec = spec
-        self.model = load_causal_lm(spec.model)
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.model = load_causal_lm(spec.model, self.device)
         self.tokenizer = load_tokenizer(spec.model)
         self.trainable, self.total = apply_trainable_patterns(self.model, spec.model.trainable_patterns)
         o = spec.optim
@@ -86,9 +95,43 @@ class PolicyWorker:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: lr_multiplier(s, spec.total_steps, o.warmup_ratio, o.scheduler)
         )
+        self.rank, self.world_size = 0, 1
+        self._strategy: Strategy | None = None
 
     def describe(self) -> dict[str, Any]:
-        return {"trainable_parameters": self.trainable, "total_parameters": self.total, "torch_threads": self.threads}
+        return {"trainable_parameters": self.trainable, "total_parameters": self.total, "torch_threads": self.threads,
+                "rank": self.rank, "world_size": self.world_size, "strategy": self.spec.strategy.name,
+                "device": str(self.device)}
+
+    # -- data-parallel group -------------------------------------------------------------
+
+    def rendezvous(self) -> tuple[str, str, int]:
+        """(node id, node IP, free port) of this worker: rank 0's become MASTER_ADDR/PORT."""
+        try:
+            import ray
+
+            node_id, ip = ray.get_runtime_context().get_node_id(), ray.util.get_node_ip_address()
+        except Exception:  # outside Ray
+            node_id, ip = "local", "127.0.0.1"
+        return node_id, ip, free_port("127.0.0.1" if ip == "127.0.0.1" else "0.0.0.0")
+
+    def init_distributed(self, master_addr: str, master_port: int, rank: int, world_size: int) -> int:
+        """Join the group and build the strategy; every rank must call this concurrently."""
+        init_process_group(self.spec.strategy.backend, master_addr, master_port, rank, world_size)
+        self.rank, self.world_size = rank, world_size
+        self._strategy = None
+        return self.strategy.world_size
+
+    @property
+    def strategy(self) -> Strategy:
+        if self._strategy is None:
+            if self.spec.strategy.name == "deepspeed" and not torch.distributed.is_initialized():
+                init_process_group(self.spec.strategy.backend, "127.0.0.1", free_port(), 0, 1)
+            self._strategy = build_strategy(self.spec.strategy, self.model, self.optimizer, self.scheduler,
+                                            self.spec.optim.max_grad_norm, self.rank, self.world_size)
+        return self._strategy
+
+    # -- training ------------------------------------------------------------------------
 
     def _objective(self, micro: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         if self.spec.algorithm.name == "sft":
@@ -98,29 +141,41 @@ class PolicyWorker:
     def train_step(self, parts: dict[str, dict[str, torch.Tensor]]) -> dict[str, float]:
         """One optimizer step on the sum over parts of each part's mean loss.
 
-        BFPO sends {"safety": ..., "buffer": ...}: loss = L_safety + L_buffer.
+        BFPO sends {"safety": ..., "buffer": ...}: loss = L_safety + L_buffer. In a group
+        each rank gets a shard of every part; each shard's loss sum is divided by the
+        GLOBAL part size, so the summed gradient equals one worker's on the whole batch.
+        Returned metrics are this rank's additive shares: combine ranks with
+        :func:`merge_metrics`.
         """
         start = time.perf_counter()
+        strategy = self.strategy
         self.model.train()
-        self.optimizer.zero_grad(set_to_none=True)
+        strategy.zero_grad()
+        names = list(parts)
+        sizes = dict(zip(names, strategy.all_sum([float(batch_size(parts[n])) for n in names]), strict=True))
+        micros = [(n, m) for n in names for m in micro_batches(parts[n], self.spec.micro_batch_size)]
         sums: dict[str, float] = defaultdict(float)
         tokens = 0
-        for name, part in parts.items():
-            size = batch_size(part)
-            for micro in micro_batches(part, self.spec.micro_batch_size):
-                loss_vec, stats = self._objective(micro)
-                loss = loss_vec.sum() / size
-                if not torch.isfinite(loss):
-                    raise NonFiniteLossError(f"{name} loss is {loss.item()} at step {self.step + 1}")
-                loss.backward()
-                tokens += int(micro["attention_mask"].sum())
-                sums[f"loss_{name}"] += loss.item()
-                for key, value in stats.items():
-                    sums[f"{key}_{name}"] += value.sum().item() / size
-        grad_norm = self._clip_gradients()
+        bad: str | None = None
+        for index, (name, micro) in enumerate(micros):
+            micro = {k: v.to(self.device, non_blocking=True) for k, v in micro.items()}
+            loss_vec, stats = self._objective(micro)
+            loss = loss_vec.sum() / sizes[name]
+            if bad is None and not torch.isfinite(loss):
+                bad = f"{name} loss is {loss.item()}"
+            strategy.backward(loss * strategy.loss_scale, last=index == len(micros) - 1)
+            tokens += int(micro["attention_mask"].sum())
+            sums[f"loss_{name}"] += loss.item()
+            for key, value in stats.items():
+                sums[f"{key}_{name}"] += value.sum().item() / sizes[name]
+        if strategy.all_sum([1.0 if bad else 0.0])[0] > 0:
+            strategy.zero_grad()
+            raise NonFiniteLossError(f"{bad or 'loss is nan on another rank'} at step {self.step + 1}")
         lr = self.scheduler.get_last_lr()[0]
-        self.optimizer.step()
-        self.scheduler.step()
+        try:
+            grad_norm = strategy.step()
+        except NonFiniteGradientError as err:
+            raise NonFiniteLossError(f"gradient norm is {err.norm} at step {self.step + 1}") from err
         seconds = time.perf_counter() - start
         metrics = dict(sums)
         metrics["loss"] = sum(v for k, v in sums.items() if k.startswith("loss_"))
@@ -140,13 +195,21 @@ class PolicyWorker:
     def step(self) -> int:
         return int(self.scheduler.last_epoch)
 
+    # -- checkpoints (every rank calls; rank 0 writes) -------------------------------------
+
     def save_pretrained(self, directory: str) -> str:
-        """Write HF weights (safetensors) + tokenizer into ``directory``, file by file atomically."""
+        """Write HF weights (safetensors) + tokenizer into ``directory``, file by file atomically.
+
+        In a group every rank must call it (ZeRO-3 gathers the weights); rank 0 writes.
+        """
         target = Path(directory)
-        staging = target / ".publish.tmp"
-        with atomic_directory(staging) as tmp:
-            self._write_hf(tmp)
-        publish_files(staging, target)
+        with self.strategy.full_weights():
+            if self.rank == 0:
+                staging = target / ".publish.tmp"
+                with atomic_directory(staging) as tmp:
+                    self._write_hf(tmp)
+                publish_files(staging, target)
+        self.strategy.barrier()
         return str(target)
 
     def _write_hf(self, directory: Path) -> None:
@@ -154,32 +217,81 @@ class PolicyWorker:
         self.tokenizer.save_pretrained(directory)
 
     def save_checkpoint(self, directory: str, trainer_state: dict[str, Any], keep_last: int) -> str:
-        """Atomically write weights, optimizer, scheduler, RNG and ``trainer_state``; prune old ones."""
+        """Atomically write weights, optimizer, scheduler, RNG and ``trainer_state``; prune old ones.
+
+        Every rank calls it. The torch strategy's state is replicated, so rank 0 writes it
+        all; a partitioned (DeepSpeed) state is first written by every rank into a staging
+        directory that rank 0 then moves into the checkpoint as ``deepspeed/``.
+        """
         final = Path(directory)
-        with atomic_directory(final) as tmp:
-            self._write_hf(tmp)
-            save_state(self.optimizer.state_dict(), tmp, "optimizer")
-            save_state(self.scheduler.state_dict(), tmp, "scheduler")
-            save_state(rng_state(), tmp, "rng")
-            save_state(trainer_state, tmp, "trainer_state")
-        prune_checkpoints(final.parent, keep_last)
+        strategy = self.strategy
+        sharded = final.parent / f".{final.name}.sharded"
+        if strategy.sharded_state:
+            strategy.save_sharded(sharded)
+            strategy.barrier()
+        with strategy.full_weights():
+            if self.rank == 0:
+                with atomic_directory(final) as tmp:
+                    self._write_hf(tmp)
+                    if strategy.sharded_state:
+                        os.replace(sharded, tmp / "deepspeed")
+                    else:
+                        save_state(self.optimizer.state_dict(), tmp, "optimizer")
+                    save_state(self.scheduler.state_dict(), tmp, "scheduler")
+                    save_state(rng_state(), tmp, "rng")
+                    save_state(trainer_state, tmp, "trainer_state")
+                prune_checkpoints(final.parent, keep_last)
+        strategy.barrier()
         return str(final)
 
     def load_checkpoint(self, directory: str) -> dict[str, Any]:
-        """Restore weights, optimizer, scheduler and RNG; return the saved trainer state."""
+        """Restore weights, optimizer, scheduler and RNG; return the saved trainer state (every rank calls it)."""
         path = Path(directory)
+        strategy = self.strategy
+        if (path / "deepspeed").is_dir():
+            if not strategy.sharded_state:
+                raise ValueError(f"{path}: written by strategy deepspeed; this run uses {self.spec.strategy.name}")
+            strategy.load_sharded(path / "deepspeed")
+        else:
+            if strategy.sharded_state:
+                raise ValueError(f"{path}: written by strategy torch; this run uses deepspeed")
+            self._load_weights(path)
+            self.optimizer.load_state_dict(load_state(path, "optimizer"))
+            self.scheduler.load_state_dict(load_state(path, "scheduler"))
+        set_rng_state(load_state(path, "rng"))
+        return load_state(path, "trainer_state")
+
+    def _load_weights(self, path: Path) -> None:
         weights: dict[str, torch.Tensor] = {}
         for shard in sorted(path.glob("model*.safetensors")):
-            weights.update(load_file(str(shard)))
+            weights.update(load_file(str(shard), device=str(self.device)))
         missing, unexpected = self.model.load_state_dict(weights, strict=False)
         if unexpected or any(not _is_tied(k, self.model) for k in missing):
             raise ValueError(f"{path}: checkpoint weights do not match the model ({missing[:3]}, {unexpected[:3]})")
         if getattr(self.model.config, "tie_word_embeddings", False):
             self.model.tie_weights()
-        self.optimizer.load_state_dict(load_state(path, "optimizer"))
-        self.scheduler.load_state_dict(load_state(path, "scheduler"))
-        set_rng_state(load_state(path, "rng"))
-        return load_state(path, "trainer_state")
+
+
+#: metrics that are the same on every rank (taken from rank 0) or a maximum; the rest add up
+_SHARED = ("grad_norm", "lr")
+
+
+def merge_metrics(per_rank: list[dict[str, float]]) -> dict[str, float]:
+    """Combine the ranks' train_step metrics into the group's: additive shares are summed
+    (each rank already divided by the global part size), grad_norm/lr come from rank 0,
+    train_seconds is the slowest rank's and tokens_per_s is recomputed from the totals."""
+    if len(per_rank) == 1:
+        return dict(per_rank[0])
+    merged: dict[str, float] = {}
+    for key in per_rank[0]:
+        if key in _SHARED:
+            merged[key] = per_rank[0][key]
+        elif key == "train_seconds":
+            merged[key] = max(m[key] for m in per_rank)
+        elif key != "tokens_per_s":
+            merged[key] = sum(m[key] for m in per_rank)
+    merged["tokens_per_s"] = merged["tokens"] / max(merged["train_seconds"], 1e-9)
+    return merged
 
 
 def _is_tied(key: str, model: torch.nn.Module) -> bool:

@@ -14,7 +14,8 @@ class ReferenceWorker:
 
     def __init__(self, model: ModelConfig, torch_threads: int = 0) -> None:
         self.threads = set_torch_threads(torch_threads)
-        self.model = load_causal_lm(model).eval()
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.model = load_causal_lm(model, self.device).eval()
         self.model.requires_grad_(False)
 
     def fingerprint(self) -> str:
@@ -23,5 +24,7 @@ class ReferenceWorker:
 
     @torch.no_grad()
     def logps(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Summed response log-probs and response lengths per row (shape [rows])."""
-        return forward_logps(self.model, batch)
+        """Summed response log-probs and response lengths per row (shape [rows], on the CPU)."""
+        batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+        summed, counts = forward_logps(self.model, batch)
+        return summed.float().cpu(), counts.cpu()
