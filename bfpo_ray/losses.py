@@ -88,3 +88,58 @@ def sft_loss(token_logps: Tensor, completion_mask: Tensor) -> Tensor:
     """SFT: loss_i = -(1/|y_i|) * sum_t log pi(y_t | x, y_<t) over the response tokens of example i."""
     mask = completion_mask.to(token_logps.dtype)
     return -(token_logps * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)
+
+
+# --- reward / cost models and PPO (issue 3) --------------------------------------------------------
+
+
+def reward_model_loss(chosen_rewards: Tensor, rejected_rewards: Tensor) -> Tensor:
+    """Bradley-Terry reward model: loss = -log sigmoid(r(x, y_w) - r(x, y_l)), y_w the more helpful."""
+    return -F.logsigmoid(chosen_rewards - rejected_rewards)
+
+
+def cost_model_loss(safer_costs: Tensor, unsafer_costs: Tensor, safer_safe: Tensor, unsafer_safe: Tensor) -> Tensor:
+    """Safe-RLHF cost model: cost > 0 means unsafe.
+
+        loss = -log s(c_unsafer - c_safer) - log s(sign_safer * c_safer) - log s(sign_unsafer * c_unsafer)
+
+    with s the sigmoid and sign = +1 for an unsafe response, -1 for a safe one (label 0/1 -> 1 - 2 * label).
+    """
+    sign_safer = 1.0 - 2.0 * safer_safe.to(safer_costs.dtype)
+    sign_unsafer = 1.0 - 2.0 * unsafer_safe.to(unsafer_costs.dtype)
+    return (
+        -F.logsigmoid(unsafer_costs - safer_costs)
+        - F.logsigmoid(sign_safer * safer_costs)
+        - F.logsigmoid(sign_unsafer * unsafer_costs)
+    )
+
+
+def _masked_mean_rows(values: Tensor, mask: Tensor) -> Tensor:
+    mask = mask.to(values.dtype)
+    return (values * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)
+
+
+def ppo_policy_loss(logps: Tensor, old_logps: Tensor, advantages: Tensor, mask: Tensor, clip_range: float) -> Tensor:
+    """PPO clipped surrogate, per token t then averaged over each example's response tokens:
+
+        rho_t = exp(log pi(a_t) - log pi_old(a_t))
+        loss_t = max(-A_t * rho_t, -A_t * clip(rho_t, 1 - eps, 1 + eps))
+        loss_i = sum_t mask_t * loss_t / sum_t mask_t
+
+    All inputs are [batch, tokens]; ``mask`` marks response tokens.
+    """
+    ratio = torch.exp(logps - old_logps)
+    unclipped = -advantages * ratio
+    clipped = -advantages * torch.clamp(ratio, 1.0 - clip_range, 1.0 + clip_range)
+    return _masked_mean_rows(torch.maximum(unclipped, clipped), mask)
+
+
+def value_loss(values: Tensor, old_values: Tensor, returns: Tensor, mask: Tensor, clip_range: float) -> Tensor:
+    """Clipped value loss, per token then averaged over each example's response tokens:
+
+        v_clip_t = old_v_t + clip(v_t - old_v_t, -eps, eps)
+        loss_t = 1/2 * max((v_t - R_t)^2, (v_clip_t - R_t)^2)
+    """
+    clipped = old_values + torch.clamp(values - old_values, -clip_range, clip_range)
+    per_token = 0.5 * torch.maximum((values - returns) ** 2, (clipped - returns) ** 2)
+    return _masked_mean_rows(per_token, mask)

@@ -1,6 +1,8 @@
-"""Rollout worker: hosts a generation backend and receives policy weights."""
+"""Rollout worker: hosts a generation backend (``hf`` or ``vllm``) and receives policy weights."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 
@@ -11,21 +13,45 @@ from bfpo_ray.workers.modeling import load_causal_lm, load_tokenizer, set_torch_
 
 
 class RolloutWorker:
-    """A plain class (hosted by :mod:`actors.rollout`) that generates with the ``hf`` backend."""
+    """A plain class (hosted by :mod:`actors.rollout`): ``generate`` and ``update_weights`` over one backend.
 
-    def __init__(self, model: ModelConfig, batch_size: int = 64, torch_threads: int = 0) -> None:
+    ``hf`` runs transformers generate on CPU or GPU; ``vllm`` (GPU only, optional extra) is imported
+    only when selected, with ``vllm_options`` passed to :class:`bfpo_ray.rollout.vllm_engine.VLLMEngine`.
+    """
+
+    def __init__(self, model: ModelConfig, batch_size: int = 64, torch_threads: int = 0, backend: str = "hf",
+                 vllm_options: dict[str, Any] | None = None) -> None:
         self.threads = set_torch_threads(torch_threads)
         self.tokenizer = load_tokenizer(model)
-        self.model = load_causal_lm(model)
-        self.engine = HFEngine(self.model, self.tokenizer, batch_size)
+        if backend == "vllm":
+            from bfpo_ray.rollout.vllm_engine import VLLMEngine
+
+            self.model = None
+            self.engine = VLLMEngine(model, **(vllm_options or {}))
+        elif backend == "hf":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+            self.model = load_causal_lm(model, device)
+            self.engine = HFEngine(self.model, self.tokenizer, batch_size)
+        else:
+            raise ValueError(f"rollout backend must be 'hf' or 'vllm', got {backend!r}")
 
     def generate(self, prompts: list[list[int]], sampling: Sampling) -> list[Generation]:
         return self.engine.generate(prompts, sampling)
 
     def update_weights(self, named_tensors: dict[str, torch.Tensor]) -> int:
-        """Copy new weights in place; returns the number of tensors updated."""
+        """Copy new weights in place (one bucket per call); returns the number of tensors updated."""
+        if self.model is None:
+            return self.engine.update_weights(named_tensors)
         params = dict(self.model.named_parameters())
         with torch.no_grad():
             for name, tensor in named_tensors.items():
                 params[name].copy_(tensor)
         return len(named_tensors)
+
+    def fingerprint(self) -> str:
+        """Content hash of the engine's weights (hf backend)."""
+        from bfpo_ray.workers.modeling import weights_fingerprint
+
+        if self.model is None:
+            raise NotImplementedError("fingerprint is available for the hf backend only")
+        return weights_fingerprint(self.model)

@@ -1,0 +1,29 @@
+"""Grouping named tensors into size-bounded buckets for policy -> rollout-engine weight sync.
+
+One bucket travels as one object (one Ray object-store put and one engine call) instead of one
+call per tensor; a tensor larger than the bucket size gets a bucket of its own.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def plan_buckets(sizes: list[tuple[str, int]], bucket_bytes: int) -> list[list[str]]:
+    """Consecutive names grouped so that each group's byte total stays <= ``bucket_bytes``."""
+    buckets: list[list[str]] = []
+    current: list[str] = []
+    filled = 0
+    for name, nbytes in sizes:
+        if current and filled + nbytes > bucket_bytes:
+            buckets.append(current)
+            current, filled = [], 0
+        current.append(name)
+        filled += nbytes
+    if current:
+        buckets.append(current)
+    return buckets
+
+
+def tensor_bytes(tensor: torch.Tensor) -> int:
+    return tensor.numel() * tensor.element_size()
