@@ -251,27 +251,31 @@ def _dataclass_of(schema: type, name: str) -> type | None:
     return hint if is_dataclass(hint) else None
 
 
-def _check_keys(node: Any, schema: type, where: str, prefix: str = "") -> None:
-    """Raise ConfigError on the first key of ``node`` that ``schema`` does not declare."""
+def check_keys(node: Any, schema: type, where: str, prefix: str = "", root: type | None = None) -> None:
+    """Raise ConfigError on the first key of ``node`` that ``schema`` does not declare.
+
+    ``root`` is the top-level schema whose keys feed the "did you mean" suggestion.
+    """
     if not isinstance(node, dict):
         return
+    root = root or schema
     names = {f.name for f in fields(schema)}
     for key, value in node.items():
         full = f"{prefix}{key}"
         if key not in names:
-            raise _unknown(where, full)
+            raise _unknown(where, full, root)
         sub = _dataclass_of(schema, key)
         if sub is None:
             continue
         if isinstance(value, list):
             for i, item in enumerate(value):
-                _check_keys(item, sub, where, f"{full}[{i}].")
+                check_keys(item, sub, where, f"{full}[{i}].", root)
         else:
-            _check_keys(value, sub, where, full + ".")
+            check_keys(value, sub, where, full + ".", root)
 
 
-def _unknown(where: str, key: str) -> ConfigError:
-    guess = difflib.get_close_matches(key, _known_keys(RunConfig), n=1, cutoff=0.6)
+def _unknown(where: str, key: str, root: type = RunConfig) -> ConfigError:
+    guess = difflib.get_close_matches(key, _known_keys(root), n=1, cutoff=0.6)
     hint = f" (did you mean '{guess[0]}'?)" if guess else ""
     return ConfigError(f"{where}: unknown config key '{key}'{hint}")
 
@@ -293,9 +297,9 @@ def _check_dotted_key(key: str, value: Any) -> None:
         schema = sub
     if schema is not None and isinstance(value, list):
         for i, item in enumerate(value):
-            _check_keys(item, schema, "command line", f"{key}[{i}].")
+            check_keys(item, schema, "command line", f"{key}[{i}].", RunConfig)
     elif schema is not None:
-        _check_keys(value, schema, "command line", key + ".")
+        check_keys(value, schema, "command line", key + ".", RunConfig)
 
 
 def _parse_overrides(overrides: list[str]) -> list[tuple[str, Any]]:
@@ -344,7 +348,7 @@ def _load_yaml(path: Path) -> DictConfig:
         raise ConfigError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from err
     if not isinstance(file_cfg, DictConfig):
         raise ConfigError(f"{path}: top level must be a mapping of sections")
-    _check_keys(OmegaConf.to_container(file_cfg, resolve=False), RunConfig, str(path))
+    check_keys(OmegaConf.to_container(file_cfg, resolve=False), RunConfig, str(path))
     return file_cfg
 
 
