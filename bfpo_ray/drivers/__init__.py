@@ -1,0 +1,18 @@
+"""Single-controller drivers, one per algorithm family."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bfpo_ray.config import RunConfig
+
+
+def train_by_algorithm(cfg: RunConfig) -> Path:
+    """Run the driver of ``cfg.algorithm.name``; returns the run directory."""
+    if cfg.algorithm.name == "ppo":
+        from bfpo_ray.drivers.ppo import train
+    elif cfg.algorithm.name in ("rm", "cm"):
+        from bfpo_ray.drivers.scalar import train
+    else:
+        from bfpo_ray.drivers.offline import train
+    return train(cfg)

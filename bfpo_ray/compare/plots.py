@@ -1,0 +1,70 @@
+"""Figures of a comparison: the safety/helpfulness plane and the training curves."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def _marker_area(flops: float, smallest: float) -> float:
+    """Marker area grows with log10 of compute relative to the cheapest method."""
+    if flops <= 0:
+        return 40.0
+    return 40.0 + 90.0 * math.log10(max(flops / smallest, 1.0) + 1.0) ** 1.5
+
+
+def pareto_plot(rows: list[dict], path: Path) -> None:
+    """Harmlessness (x) vs helpfulness (y) with 95% intervals; marker area = training FLOPs."""
+    fig, ax = plt.subplots(figsize=(7.5, 5.5), dpi=120)
+    ok = [r for r in rows if r["status"] == "ok"]
+    positive = [r["cost"].get("flops", 0) for r in ok if r["cost"].get("flops", 0) > 0]
+    smallest = min(positive) if positive else 1.0
+    colors = plt.cm.tab10.colors
+    for i, row in enumerate(ok):
+        harm, help_ = row["metrics"]["harmlessness"], row["metrics"]["helpfulness"]
+        x, y = harm["value"], help_["value"]
+        xerr = [[x - harm["ci95"][0]], [harm["ci95"][1] - x]]
+        yerr = [[y - help_["ci95"][0]], [help_["ci95"][1] - y]]
+        color = colors[i % len(colors)]
+        ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="none", ecolor=color, alpha=0.5, capsize=3)
+        flops = row["cost"].get("flops", 0)
+        label = f"{row['name']} ({flops:.1e} FLOP)" if flops else f"{row['name']} (no training)"
+        ax.scatter([x], [y], s=_marker_area(flops, smallest), color=color, edgecolor="black", label=label, zorder=3)
+    ax.set_xlabel("harmlessness: share of harmful held-out prompts answered safely")
+    ax.set_ylabel("helpfulness: mean oracle score on benign held-out prompts")
+    ax.set_xlim(-0.05, 1.05)
+    ax.set_ylim(-0.05, 1.05)
+    ax.grid(alpha=0.3)
+    ax.set_title("Safety vs helpfulness (marker area grows with training compute; bars: 95% CI)")
+    ax.legend(fontsize=7, loc="lower left", framealpha=0.9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def curves_plot(runs: dict[str, Path], path: Path) -> None:
+    """Training loss against optimizer step for every method that logged metrics."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=120)
+    for name, run_dir in runs.items():
+        metrics = Path(run_dir) / "metrics.jsonl"
+        if not metrics.is_file():
+            continue
+        rows = [json.loads(line) for line in metrics.read_text().splitlines() if line]
+        rows = [r for r in rows if isinstance(r.get("loss"), int | float)]
+        if rows:
+            ax.plot([r["step"] for r in rows], [r["loss"] for r in rows], label=name)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("training loss (each method's own objective)")
+    ax.set_yscale("symlog", linthresh=1.0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    ax.set_title("Training curves")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
