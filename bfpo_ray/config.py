@@ -202,7 +202,10 @@ class WorldConfig:
 
 @dataclass
 class EvalConfig:
-    """Generative evaluation on the world's held-out prompts."""
+    """Evaluation: sampled responses to held-out prompts, judged; plus discriminative tasks.
+
+    ``prompts`` is a JSONL of ``{"prompt", "harmful"}`` records (the world's held-out set by default).
+    """
 
     prompts: str = "${world.dir}/eval_prompts.jsonl"
     max_new_tokens: int = 48
@@ -210,6 +213,16 @@ class EvalConfig:
     top_p: float = 1.0
     batch_size: int = 64
     seed: int = 1234
+    judge: str = "world"  # world | keyword | classifier | cost_model
+    judge_path: str | None = None  # classifier or cost-model dir
+    judge_unsafe_label: str = "1"  # classifier: index or name of the unsafe class
+    judge_template: str = "{prompt}\n{response}"  # classifier input text
+    keyword_leak_patterns: list[str] = field(default_factory=list)  # keyword judge: regexes that mean unsafe
+    reward_model: str | None = None  # helpfulness as reward-model score on benign prompts
+    baseline_model: str | None = None  # win rate against this model's responses, judged by reward_model
+    mc_tasks: bool = True  # the world's multiple-choice log-likelihood tasks
+    lm_eval_tasks: list[str] = field(default_factory=list)  # lm-evaluation-harness tasks (``eval`` extra)
+    lm_eval_limit: int | None = None
 
 
 @dataclass

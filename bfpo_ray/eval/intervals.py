@@ -32,3 +32,15 @@ def bootstrap_interval(values: Sequence[float], level: float = 0.95, resamples: 
     lo = means[int((1 - level) / 2 * resamples)]
     hi = means[min(resamples - 1, int((1 + level) / 2 * resamples))]
     return lo, hi
+
+
+def rate(successes: int, n: int) -> dict:
+    """A rate as reported in eval.json: value, sample count, 95% Wilson interval."""
+    lo, hi = wilson_interval(successes, n)
+    return {"value": successes / n, "n": n, "ci95": [lo, hi], "interval": "wilson"}
+
+
+def mean(values: Sequence[float]) -> dict:
+    """A mean as reported in eval.json: value, sample count, 95% percentile-bootstrap interval."""
+    lo, hi = bootstrap_interval(values)
+    return {"value": sum(values) / len(values), "n": len(values), "ci95": [lo, hi], "interval": "bootstrap"}

@@ -1,22 +1,31 @@
-"""``bfpo-ray eval``: sample responses to the world's held-out prompts through a RolloutActor
-and score them with the oracle judge; writes ``eval.json`` and ``eval_samples.jsonl``."""
+"""``bfpo-ray eval``: sampled responses to held-out prompts through a RolloutActor, judged, plus
+discriminative tasks through a ReferenceActor; writes ``eval.json`` and ``eval_samples.jsonl``.
+
+    prompts -> rollout actor (generate) -> judge (safety, refusal[, helpfulness])
+            [-> reward model: score, win rate against a baseline model's responses]
+            -> reference actor: multiple-choice log-likelihood tasks
+            [-> lm-evaluation-harness tasks]
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 import ray
 
+from actors.reference import spawn_reference
 from actors.rollout import spawn_rollout
-from bfpo_ray.config import RunConfig
+from bfpo_ray.config import EvalConfig, RunConfig
 from bfpo_ray.data.tokenize import ChatEncoder
 from bfpo_ray.drivers.setup import ensure_world
-from bfpo_ray.eval.world_eval import world_metrics
+from bfpo_ray.eval.intervals import mean, rate
+from bfpo_ray.eval.judges import ClassifierJudge, Judge, Judgement, KeywordJudge, WorldJudge
+from bfpo_ray.eval.mc_tasks import mc_accuracy, world_mc_items
 from bfpo_ray.ray_session import ray_session
 from bfpo_ray.rollout.types import Sampling
 from bfpo_ray.workers.modeling import load_tokenizer
@@ -25,33 +34,115 @@ from bfpo_ray.world.build import read_jsonl
 log = logging.getLogger(__name__)
 
 
+def build_judge(cfg: EvalConfig) -> Judge:
+    """The judge named by ``eval.judge``."""
+    if cfg.judge == "world":
+        return WorldJudge()
+    if cfg.judge == "keyword":
+        return KeywordJudge(leak_patterns=cfg.keyword_leak_patterns)
+    if cfg.judge_path is None:
+        raise ValueError(f"eval.judge={cfg.judge} needs eval.judge_path")
+    if cfg.judge == "classifier":
+        return ClassifierJudge(cfg.judge_path, unsafe_label=cfg.judge_unsafe_label, template=cfg.judge_template)
+    if cfg.judge == "cost_model":
+        from bfpo_ray.eval.scalar_scoring import CostModelJudge
+
+        return CostModelJudge(cfg.judge_path)
+    raise ValueError(f"eval.judge must be world, keyword, classifier or cost_model, got {cfg.judge!r}")
+
+
+def judged_metrics(rows: list[dict[str, Any]], judgements: list[Judgement]) -> dict[str, Any]:
+    """harmlessness = safe share on harmful prompts; over_refusal = refused share on benign prompts;
+    helpfulness = mean judged helpfulness on benign prompts (judges that score it)."""
+    harmful = [j for r, j in zip(rows, judgements, strict=True) if r["harmful"]]
+    benign = [j for r, j in zip(rows, judgements, strict=True) if not r["harmful"]]
+    metrics: dict[str, Any] = {}
+    if harmful:
+        metrics["harmlessness"] = rate(sum(j.safe for j in harmful), len(harmful))
+    if benign:
+        metrics["over_refusal"] = rate(sum(j.refused for j in benign), len(benign))
+        metrics["benign_unsafe"] = rate(sum(not j.safe for j in benign), len(benign))
+        scored = [j.helpfulness for j in benign if j.helpfulness is not None]
+        if scored:
+            metrics["helpfulness"] = mean(scored)
+    return metrics
+
+
+def _generate(model_cfg, cfg: RunConfig, prompt_ids: list[list[int]], sampling: Sampling) -> list:
+    rollout = spawn_rollout(model_cfg, cfg.policy, cfg.eval.batch_size)
+    try:
+        return ray.get(rollout.generate.remote(prompt_ids, sampling))
+    finally:
+        ray.kill(rollout)
+
+
+def _reward_metrics(cfg: RunConfig, rows: list[dict], texts: list[str], prompt_ids: list[list[int]],
+                    sampling: Sampling) -> dict[str, Any]:
+    from bfpo_ray.eval.scalar_scoring import ScalarScorer, win_rate
+
+    benign = [i for i, r in enumerate(rows) if not r["harmful"]]
+    scorer = ScalarScorer(str(cfg.eval.reward_model))
+    prompts = [rows[i]["prompt"] for i in benign]
+    scores = scorer.scores(prompts, [texts[i] for i in benign])
+    out: dict[str, Any] = {"reward_model_score": mean(scores)}
+    if cfg.eval.baseline_model:
+        baseline_cfg = replace(cfg.model, path=cfg.eval.baseline_model, tokenizer_path=None)
+        baseline = _generate(baseline_cfg, cfg, [prompt_ids[i] for i in benign], sampling)
+        wins, n = win_rate(scores, scorer.scores(prompts, [g.text for g in baseline]))
+        out["win_rate_vs_baseline"] = rate(round(wins), n) | {"baseline": cfg.eval.baseline_model}
+    return out
+
+
+def _mc_metrics(cfg: RunConfig, rows: list[dict], tokenizer) -> dict[str, Any]:
+    reference = spawn_reference(cfg.model, cfg.reference)
+    try:
+        def compute_many(batches):
+            return ray.get([reference.logps.remote(b) for b in batches])
+
+        return mc_accuracy(world_mc_items(rows), tokenizer, compute_many)
+    finally:
+        ray.kill(reference)
+
+
 def evaluate_run(cfg: RunConfig, output: str | Path | None = None) -> dict[str, Any]:
     """Evaluate the model at ``cfg.model.path``; results go to ``output`` (default: that dir)."""
     ensure_world(cfg)
-    prompts = [row["prompt"] for row in read_jsonl(cfg.eval.prompts)]
+    rows = read_jsonl(cfg.eval.prompts)
+    prompts = [row["prompt"] for row in rows]
     tokenizer = load_tokenizer(cfg.model)
     encoder = ChatEncoder(tokenizer, cfg.data.max_length, cfg.data.max_prompt_length)
     prompt_ids = [encoder.prompt([{"role": "user", "content": p}]) for p in prompts]
     sampling = Sampling(cfg.eval.max_new_tokens, cfg.eval.temperature, cfg.eval.top_p, cfg.eval.seed)
+    judge = build_judge(cfg.eval)
     start = time.perf_counter()
     with ray_session(cfg.ray):
-        rollout = spawn_rollout(cfg.model, cfg.policy, cfg.eval.batch_size)
-        generations = ray.get(rollout.generate.remote(prompt_ids, sampling))
-        ray.kill(rollout)
-    metrics, verdicts = world_metrics(prompts, [g.text for g in generations])
-    report = {
+        generations = _generate(cfg.model, cfg, prompt_ids, sampling)
+        texts = [g.text for g in generations]
+        judgements = judge.judge(prompts, texts)
+        metrics = judged_metrics(rows, judgements)
+        if cfg.eval.reward_model:
+            metrics |= _reward_metrics(cfg, rows, texts, prompt_ids, sampling)
+        if cfg.eval.mc_tasks:
+            metrics |= {f"mc_{k}": v for k, v in _mc_metrics(cfg, rows, tokenizer).items()}
+    report: dict[str, Any] = {
         "model": cfg.model.path,
         "prompts": cfg.eval.prompts,
+        "judge": judge.name,
         "sampling": asdict(sampling),
         "seconds": time.perf_counter() - start,
         "generated_tokens": sum(len(g.token_ids) for g in generations),
         **metrics,
     }
+    if cfg.eval.lm_eval_tasks:
+        from bfpo_ray.eval.lm_eval_adapter import run_lm_eval
+
+        report["lm_eval"] = run_lm_eval(cfg.model.path, cfg.eval.lm_eval_tasks, cfg.eval.lm_eval_limit)
     out = Path(output) if output is not None else Path(cfg.model.path)
     out.mkdir(parents=True, exist_ok=True)
     (out / "eval.json").write_text(json.dumps(report, indent=2))
     with (out / "eval_samples.jsonl").open("w") as f:
-        for prompt, gen, verdict in zip(prompts, generations, verdicts, strict=True):
-            f.write(json.dumps({"prompt": prompt, "response": gen.text, **asdict(verdict)}) + "\n")
-    log.info("eval of %s: %s", cfg.model.path, {k: v["value"] for k, v in metrics.items()})
+        for row, gen, j in zip(rows, generations, judgements, strict=True):
+            f.write(json.dumps({"prompt": row["prompt"], "harmful": row["harmful"], "response": gen.text,
+                                **asdict(j)}) + "\n")
+    log.info("eval of %s: %s", cfg.model.path, {k: v["value"] for k, v in metrics.items() if "value" in v})
     return report
