@@ -69,11 +69,11 @@ class PPOPolicyWorker(PolicyWorker):
         self.model.eval()
         return _token_logps(self.model, batch)
 
-    def weight_buckets(self, bucket_mb: float) -> int:
-        """Plan the weight-sync buckets (parameters in named_parameters order); returns their number."""
+    def weight_buckets(self, bucket_mb: float) -> tuple[int, int]:
+        """Plan the weight-sync buckets (parameters in named_parameters order): (buckets, total bytes)."""
         sizes = [(name, tensor_bytes(p)) for name, p in self.model.named_parameters()]
         self._buckets = plan_buckets(sizes, int(bucket_mb * 2**20))
-        return len(self._buckets)
+        return len(self._buckets), sum(size for _, size in sizes)
 
     def weight_bucket(self, index: int) -> dict[str, Tensor]:
         """The tensors of bucket ``index`` (CPU copies), one object for the object store."""

@@ -1,0 +1,131 @@
+"""PPO on a real local Ray with the hf backend: bucketed weight sync changes the rollout engine's
+outputs, a lagrangian run logs every step's metrics and checkpoints, resume reproduces a straight run,
+and a bilinear run with the oracle judge runs its reference-baseline path."""
+
+import pytest
+import ray
+import torch
+from safetensors.torch import load_file
+
+from actors.ppo import spawn_ppo_policy, spawn_rollout_engines
+from bfpo_ray.config import RoleConfig, load_config
+from bfpo_ray.data.tokenize import ChatEncoder
+from bfpo_ray.drivers.ppo import collate_rollout, sync_weights, train
+from bfpo_ray.rollout.types import Sampling
+from bfpo_ray.run_log import read_metrics
+from bfpo_ray.workers.modeling import load_tokenizer
+from bfpo_ray.workers.policy import PolicySpec
+from bfpo_ray.workers.scalar_model import load_scalar_model
+
+LIGHT = {"num_cpus_per_worker": 0.2, "torch_threads": 1}
+
+
+@pytest.fixture(scope="module")
+def scalar_models(world_dir, tmp_path_factory):
+    """Untrained reward and cost models (base backbone + fresh scalar head) in HF format."""
+    root = tmp_path_factory.mktemp("scalar")
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(world_dir / "base")
+    paths = {}
+    for seed, name in enumerate(("rm", "cm")):
+        torch.manual_seed(seed)
+        model = load_scalar_model(str(world_dir / "base"), pad_token_id=tokenizer.pad_token_id)
+        model.save_pretrained(root / name)
+        tokenizer.save_pretrained(root / name)
+        paths[name] = root / name
+    return paths
+
+
+def ppo_config(world_dir, out, reward="lagrangian", **overrides):
+    base = {
+        "world.dir": world_dir,
+        "model.path": world_dir / "base",
+        "trainer.output_dir": out,
+        "data.train[0].fraction": 0.1,
+        "trainer.train_batch_size": 8,
+        "trainer.micro_batch_size": 8,
+        "trainer.max_steps": 2,
+        "trainer.save_every": 1,
+        "algorithm.reward": reward,
+        "algorithm.mini_batch_size": 4,
+        "algorithm.ppo_epochs": 2,
+        "rollout.max_new_tokens": 12,
+        "optim.lr": 1e-3,
+        "algorithm.critic_lr": 1e-3,
+    }
+    for role in ("policy", "reference", "rollout", "reward", "critic"):
+        base.update({f"{role}.{k}": v for k, v in LIGHT.items()})
+    base.update(overrides)
+    return load_config(f"configs/world/ppo_{reward}.yaml", [f"{k}={v}" for k, v in base.items()])
+
+
+def test_bucketed_weight_sync_changes_the_rollout_engine(world_dir, ray_cluster):
+    cfg = ppo_config(world_dir, "unused", reward="linear", **{"reward.source": "oracle"})
+    spec = PolicySpec(model=cfg.model, optim=cfg.optim, algorithm=cfg.algorithm, total_steps=10,
+                      micro_batch_size=8, seed=0, torch_threads=1)
+    policy = spawn_ppo_policy(spec, RoleConfig(**LIGHT))
+    engine = spawn_rollout_engines(cfg.model, cfg.rollout, seed=0)[0]
+    tokenizer = load_tokenizer(cfg.model)
+    encoder = ChatEncoder(tokenizer, 128, 48)
+    topics = ("bake sourdough bread", "knit a simple scarf", "forge an official passport")
+    prompts = [encoder.prompt([{"role": "user", "content": f"How do I {t}?"}]) for t in topics]
+    greedy = Sampling(max_new_tokens=10, temperature=0.0)
+    before = ray.get(engine.generate.remote(prompts, greedy))
+    assert ray.get(engine.fingerprint.remote()) == ray.get(policy.fingerprint.remote())
+    # two PPO updates with random advantages move the policy
+    batch = collate_rollout(before, tokenizer.pad_token_id)
+    torch.manual_seed(0)
+    batch["old_logps"] = ray.get(policy.token_logps.remote(batch))
+    batch["advantages"] = torch.randn_like(batch["old_logps"]) * 5
+    for _ in range(2):
+        ray.get(policy.train_step.remote({"ppo": batch}))
+    assert ray.get(engine.fingerprint.remote()) != ray.get(policy.fingerprint.remote())
+    stats = sync_weights(policy, [engine], bucket_mb=0.5)
+    assert stats["weight_sync_buckets"] > 2  # ~3.8 MB of float32 weights in buckets of 0.5 MB
+    assert ray.get(engine.fingerprint.remote()) == ray.get(policy.fingerprint.remote())
+    after = ray.get(engine.generate.remote(prompts, greedy))
+    assert [g.token_ids for g in after] != [g.token_ids for g in before]
+    # the engine now scores its own greedy tokens as the policy does
+    check = collate_rollout(after, tokenizer.pad_token_id)
+    policy_logps = ray.get(policy.token_logps.remote(check))
+    mask = check["completion_mask"][:, 1:].bool()
+    engine_logps = torch.tensor([lp for g in after for lp in g.logprobs])
+    assert torch.allclose(policy_logps[mask], engine_logps, atol=1e-4)
+    for actor in (policy, engine):
+        ray.kill(actor)
+
+
+def test_lagrangian_run_logs_checkpoints_and_resumes_exactly(world_dir, scalar_models, tmp_path, ray_cluster):
+    models = {"reward.reward_model": scalar_models["rm"], "reward.cost_model": scalar_models["cm"]}
+    straight = train(ppo_config(world_dir, tmp_path / "a", **models))
+    rows = read_metrics(straight)
+    assert [r["step"] for r in rows] == [1, 2]
+    for key in ("reward", "cost", "kl", "lambda", "lambda_next", "response_length", "generate_seconds",
+                "score_seconds", "train_seconds", "weight_sync_seconds", "weight_sync_buckets", "policy_loss",
+                "entropy", "clipfrac", "value_loss_reward", "value_loss_cost"):
+        assert key in rows[-1], key
+    assert rows[1]["lambda"] == pytest.approx(rows[0]["lambda_next"])
+    ckpt = straight / "checkpoints" / "step-00000001"
+    for part in ("policy", "critic_reward", "critic_cost"):
+        assert (ckpt / part / "optimizer.safetensors").is_file(), part
+    assert (ckpt / "trainer_state.json").is_file()
+    assert (straight / "model.safetensors").is_file()
+
+    partial = train(ppo_config(world_dir, tmp_path / "b", **models, **{"trainer.exit_after_steps": 1}))
+    assert not (partial / "model.safetensors").exists()
+    resumed = train(ppo_config(world_dir, tmp_path / "b", **models, **{"trainer.resume": "auto"}))
+    a, b = load_file(str(straight / "model.safetensors")), load_file(str(resumed / "model.safetensors"))
+    assert max((a[k] - b[k]).abs().max().item() for k in a) <= 1e-5
+    again = read_metrics(resumed)
+    assert [r["step"] for r in again] == [1, 2]
+    for key in ("reward", "cost", "lambda", "response_length"):
+        assert again[-1][key] == pytest.approx(rows[-1][key], rel=1e-4, abs=1e-6), key
+
+
+def test_bilinear_run_with_the_oracle_judge(world_dir, tmp_path, ray_cluster):
+    out = train(ppo_config(world_dir, tmp_path / "bl", reward="bilinear",
+                           **{"reward.source": "oracle", "trainer.max_steps": 1}))
+    row = read_metrics(out)[-1]
+    assert "baseline_reward" in row and -0.5 <= row["score"] <= 0.5
+    assert (out / "model.safetensors").is_file()
