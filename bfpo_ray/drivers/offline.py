@@ -1,10 +1,12 @@
 """Single-controller driver for the offline objectives: SFT, DPO, IPO and BFPO.
 
     load config -> tokenize + validate all data -> reference log-probs (once, cached)
-    -> policy actor -> for each step: batch (+ buffer batch) -> train_step -> log -> checkpoint
+    -> policy group -> for each step: batch (+ buffer batch) -> train_step -> log -> checkpoint
     -> final HF weights in trainer.output_dir
 
-The driver holds no model weights: the reference and the policy live in Ray actors.
+The driver holds no model weights: the reference and the policy live in Ray actor groups
+(``reference.num_workers`` / ``policy.num_workers`` workers, placed by placement groups;
+each global batch is sharded across the policy ranks and their metrics merged).
 """
 
 from __future__ import annotations
@@ -15,10 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import ray
-
-from actors.policy import spawn_policy
-from actors.reference import spawn_reference
+from actors.group import Placements, PolicyGroup, ReferenceGroup
 from bfpo_ray.checkpoint import latest_checkpoint, step_dir
 from bfpo_ray.config import RunConfig
 from bfpo_ray.data.prepare import EncodedSet, encode_sources
@@ -65,21 +64,27 @@ def train(cfg: RunConfig) -> Path:
     out = prepare_run_dir(cfg)
     steps = total_steps(cfg, streams[0].schedule.steps_per_epoch)
     with ray_session(cfg.ray):
-        if cfg.algorithm.name != "sft":
-            attach_reference_logps(cfg, streams, pad_id)
-        policy = spawn_policy(policy_spec(cfg, steps), cfg.policy)
-        log.info("policy: %s", ray.get(policy.describe.remote()))
-        start = restore(policy, cfg)
-        run_log = RunLog(out, start)
+        roles = {"policy": cfg.policy} if cfg.algorithm.name == "sft" else {"policy": cfg.policy,
+                                                                            "reference": cfg.reference}
+        placements = Placements(roles, cfg.ray.placement_strategy)
         try:
-            done = run_steps(cfg, policy, streams, pad_id, start, steps, run_log)
+            if cfg.algorithm.name != "sft":
+                attach_reference_logps(cfg, streams, pad_id, placements)
+            policy = PolicyGroup(policy_spec(cfg, steps), cfg.policy, placements.get("policy"))
+            log.info("policy: %s", policy.describe())
+            start = restore(policy, cfg)
+            run_log = RunLog(out, start)
+            try:
+                done = run_steps(cfg, policy, streams, pad_id, start, steps, run_log)
+            finally:
+                run_log.close()
+            if done < steps:
+                log.info("exiting after step %d of %d (trainer.exit_after_steps); resume with trainer.resume=auto",
+                         done, steps)
+                return out
+            policy.save_pretrained(str(out))
         finally:
-            run_log.close()
-        if done < steps:
-            log.info("exiting after step %d of %d (trainer.exit_after_steps); resume with trainer.resume=auto",
-                     done, steps)
-            return out
-        ray.get(policy.save_pretrained.remote(str(out)))
+            placements.close()
     log.info("finished %d steps; HF checkpoint in %s", steps, out)
     return out
 
@@ -98,22 +103,19 @@ def load_streams(cfg: RunConfig, tokenizer) -> list[Stream]:
     return streams
 
 
-def attach_reference_logps(cfg: RunConfig, streams: list[Stream], pad_id: int) -> None:
-    """Reference log-probs for every pair of every stream, from the cache or a ReferenceActor."""
-    reference = spawn_reference(cfg.model, cfg.reference)
-    fingerprint = ray.get(reference.fingerprint.remote())
-
-    def compute_many(batches: list[dict]) -> list:
-        return ray.get([reference.logps.remote(b) for b in batches])
-
+def attach_reference_logps(cfg: RunConfig, streams: list[Stream], pad_id: int, placements: Placements) -> None:
+    """Reference log-probs for every pair of every stream, from the cache or the reference group."""
+    reference = ReferenceGroup(cfg.model, cfg.reference, placements.get("reference"))
+    fingerprint = reference.fingerprint()
     for stream in streams:
         start = time.perf_counter()
         stream.reference, hit = cached_reference_logps(
-            stream.data, pad_id, fingerprint, cfg.data.cache_dir, compute_many, cfg.trainer.micro_batch_size
+            stream.data, pad_id, fingerprint, cfg.data.cache_dir, reference.logps_many, cfg.trainer.micro_batch_size
         )
         log.info("reference log-probs for %s: %s in %.1fs", stream.name, "cached" if hit else "computed",
                  time.perf_counter() - start)
-    ray.kill(reference)
+    reference.kill()
+    placements.release("reference")
 
 
 def policy_spec(cfg: RunConfig, steps: int) -> PolicySpec:
@@ -125,15 +127,16 @@ def policy_spec(cfg: RunConfig, steps: int) -> PolicySpec:
         micro_batch_size=cfg.trainer.micro_batch_size,
         seed=cfg.trainer.seed,
         torch_threads=cfg.policy.torch_threads,
+        strategy=cfg.strategy,
     )
 
 
-def restore(policy, cfg: RunConfig) -> int:
-    """Load the resume checkpoint into the policy; the number of steps already done."""
+def restore(policy: PolicyGroup, cfg: RunConfig) -> int:
+    """Load the resume checkpoint into every policy rank; the number of steps already done."""
     path = resume_point(cfg)
     if path is None:
         return 0
-    state = ray.get(policy.load_checkpoint.remote(str(path)))
+    state = policy.load_checkpoint(str(path))
     expected = {"train_batch_size": cfg.trainer.train_batch_size, "seed": cfg.trainer.seed}
     saved = {k: state.get(k) for k in expected}
     if saved != expected:
@@ -142,7 +145,7 @@ def restore(policy, cfg: RunConfig) -> int:
     return int(state["step"])
 
 
-def run_steps(cfg: RunConfig, policy, streams: list[Stream], pad_id: int, start: int, steps: int,
+def run_steps(cfg: RunConfig, policy: PolicyGroup, streams: list[Stream], pad_id: int, start: int, steps: int,
               run_log: RunLog) -> int:
     """The training loop; returns the number of steps done.
 
@@ -154,7 +157,7 @@ def run_steps(cfg: RunConfig, policy, streams: list[Stream], pad_id: int, start:
     last = min(steps, t.exit_after_steps) if t.exit_after_steps > 0 else steps
 
     def submit(step: int):
-        return policy.train_step.remote({s.name: s.batch(step, pad_id) for s in streams})
+        return policy.submit_train_step({s.name: s.batch(step, pad_id) for s in streams})
 
     def saves_after(done: int) -> bool:
         return done < steps and ((t.save_every > 0 and done % t.save_every == 0) or done == last)
@@ -165,7 +168,7 @@ def run_steps(cfg: RunConfig, policy, streams: list[Stream], pad_id: int, start:
         done = step + 1
         queued = submit(done) if done < last and not saves_after(done) else None
         try:
-            metrics = ray.get(pending)
+            metrics = policy.collect(pending)
         except NonFiniteLossError as err:
             reason = re.sub(r"^[\w.]*NonFiniteLossError: ", "", str(err).strip().splitlines()[-1])
             raise TrainingStopped(
@@ -177,7 +180,7 @@ def run_steps(cfg: RunConfig, policy, streams: list[Stream], pad_id: int, start:
             run_log.log(done, metrics)
         if saves_after(done):
             state = {"step": done, "train_batch_size": t.train_batch_size, "seed": t.seed}
-            ray.get(policy.save_checkpoint.remote(str(step_dir(checkpoints_dir(cfg), done)), state, t.keep_last))
+            policy.save_checkpoint(str(step_dir(checkpoints_dir(cfg), done)), state, t.keep_last)
         pending = queued if queued is not None else (submit(done) if done < last else None)
     return max(start, last)
 

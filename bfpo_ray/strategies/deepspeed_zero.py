@@ -5,8 +5,9 @@ On CPU it runs with ``DS_ACCELERATOR=cpu`` over gloo; the optimizer is a torch A
 built. DeepSpeed AVERAGES gradients over ranks, so the worker's loss (already divided by
 the global part size) is multiplied by the world size.
 
-Accumulation is driven by the worker: every micro-batch calls ``backward`` and the last one
-marks the accumulation boundary, so the number of micro-batches may differ between parts
+Forwards go through the plain module (see the pre-hook below). Accumulation is driven by
+the worker: every micro-batch calls ``backward`` and the last one marks the boundary, so
+the number of micro-batches may differ between parts
 and steps. Checkpoints use DeepSpeed's own per-rank files (``deepspeed/`` in the step dir).
 """
 
@@ -26,6 +27,21 @@ if not torch.cuda.is_available():
 import deepspeed  # noqa: E402
 
 TAG = "zero"
+
+
+def _skip_shm_comm_build() -> None:
+    """DeepSpeed's CPU accelerator JIT-compiles a shared-memory all-reduce op (~1 min) on first
+    use; the group already talks over gloo, so mark that op incompatible and skip the build."""
+    from deepspeed.accelerator import get_accelerator
+
+    if get_accelerator().device_name() != "cpu":
+        return
+    builder = get_accelerator().create_op_builder("ShareMemCommBuilder")
+    if builder is not None:
+        deepspeed.ops.__compatible_ops__[builder.NAME] = False
+
+
+_skip_shm_comm_build()
 
 
 def deepspeed_config(cfg: StrategyConfig, max_grad_norm: float) -> dict:
@@ -59,6 +75,12 @@ class DeepSpeedStrategy(Strategy):
             config=deepspeed_config(cfg, max_grad_norm), dist_init_required=False,
         )
         self.stage = cfg.zero_stage
+        # The worker runs forwards through ``model`` itself (subclasses may too), not through the
+        # engine; the engine's forward tells ZeRO that a new micro-batch starts (stage 3 would
+        # otherwise overwrite instead of accumulate gradients), so do that in a pre-hook.
+        clear = getattr(self.engine.optimizer, "clear_backward_seen_flag", None)
+        if clear is not None:
+            model.register_forward_pre_hook(lambda *_: clear())
 
     def backward(self, loss: torch.Tensor, last: bool) -> None:
         self.engine.set_gradient_accumulation_boundary(last)

@@ -1,0 +1,166 @@
+"""Groups of N data-parallel workers of one role, placed with Ray placement groups.
+
+Each role gets a placement group of ``num_workers`` bundles (one per worker, sized by the
+role's ``num_cpus_per_worker``/``num_gpus_per_worker``). A role whose ``colocate_with``
+names another role shares that role's bundles instead: bundle i then holds worker i of
+both roles and is sized for both. Colocation is a setting, not a code path.
+
+:class:`PolicyGroup` shards every batch across its ranks, wires them into one
+torch.distributed group (rank 0 finds the port) and merges their metrics;
+:class:`ReferenceGroup` spreads reference log-prob batches over its workers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import ray
+from ray.util.placement_group import PlacementGroup, placement_group, remove_placement_group
+from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+from actors.policy import PolicyActor
+from actors.reference import ReferenceActor
+from actors.resources import role_options
+from bfpo_ray.config import ModelConfig, RoleConfig
+from bfpo_ray.workers.batching import batch_size, micro_batches
+from bfpo_ray.workers.policy import PolicySpec, merge_metrics
+
+Batch = dict[str, Any]
+
+
+def bundle_of(roles: Sequence[RoleConfig]) -> dict[str, float]:
+    """Resources of one bundle hosting one worker of each of ``roles``."""
+    cpus = sum(r.num_cpus_per_worker for r in roles)
+    gpus = sum(r.num_gpus_per_worker for r in roles)
+    out = {"CPU": max(cpus, 0.01)}
+    if gpus > 0:
+        out["GPU"] = gpus
+    return out
+
+
+class Placements:
+    """Placement groups for a driver's roles, created on first use and removed on release."""
+
+    def __init__(self, roles: dict[str, RoleConfig], strategy: str = "PACK", timeout_s: float = 600) -> None:
+        self.roles = roles
+        self.strategy = strategy
+        self.timeout_s = timeout_s
+        self._groups: dict[str, PlacementGroup] = {}
+
+    def host_of(self, name: str) -> str:
+        """The role whose bundles ``name`` uses (itself unless colocated with a role of this driver)."""
+        host = self.roles[name].colocate_with
+        return host if host and host in self.roles else name
+
+    def sharers(self, host: str) -> list[str]:
+        return [n for n in self.roles if self.host_of(n) == host]
+
+    def get(self, name: str) -> PlacementGroup:
+        host = self.host_of(name)
+        if host not in self._groups:
+            members = [self.roles[n] for n in self.sharers(host)]
+            bundles = [bundle_of(members)] * self.roles[host].num_workers
+            pg = placement_group(bundles, strategy=self.strategy, name="")
+            if not pg.wait(self.timeout_s):
+                remove_placement_group(pg)
+                raise RuntimeError(f"placement group for {'+'.join(self.sharers(host))} ({bundles}) could not be "
+                                   f"placed within {self.timeout_s:.0f}s; cluster: {ray.available_resources()}")
+            self._groups[host] = pg
+        return self._groups[host]
+
+    def release(self, name: str, done: Sequence[str] = ()) -> None:
+        """Remove ``name``'s placement group unless a role not in ``done`` still shares it."""
+        host = self.host_of(name)
+        if host in self._groups and all(n == name or n in done for n in self.sharers(host)):
+            remove_placement_group(self._groups.pop(host))
+
+    def close(self) -> None:
+        for pg in self._groups.values():
+            remove_placement_group(pg)
+        self._groups.clear()
+
+
+def _spawn(actor_cls, role: RoleConfig, pg: PlacementGroup, args: tuple) -> list:
+    return [
+        actor_cls.options(
+            **role_options(role),
+            scheduling_strategy=PlacementGroupSchedulingStrategy(pg, placement_group_bundle_index=i),
+        ).remote(*args)
+        for i in range(role.num_workers)
+    ]
+
+
+def shard_batch(batch: Batch, world: int) -> list[Batch]:
+    """``world`` contiguous shards of a collated batch (pairs stay whole), each trimmed to its longest row."""
+    n = batch_size(batch)
+    if n < world:
+        raise ValueError(f"a batch of {n} examples cannot be split across {world} workers")
+    return list(micro_batches(batch, math.ceil(n / world)))
+
+
+class PolicyGroup:
+    """N PolicyActors training one model data-parallel."""
+
+    def __init__(self, spec: PolicySpec, role: RoleConfig, pg: PlacementGroup) -> None:
+        self.actors = _spawn(PolicyActor, role, pg, (spec,))
+        self.world_size = len(self.actors)
+        if self.world_size > 1:
+            self._connect(spec)
+
+    def _connect(self, spec: PolicySpec) -> None:
+        """Rank 0 picks MASTER_ADDR/PORT (127.0.0.1 when the whole group is on one node); all ranks join."""
+        found = ray.get([a.rendezvous.remote() for a in self.actors])
+        node0, ip0, port0 = found[0]
+        addr = "127.0.0.1" if all(node == node0 for node, _, _ in found) else ip0
+        ray.get([a.init_distributed.remote(addr, port0, rank, self.world_size) for rank, a in enumerate(self.actors)])
+
+    def describe(self) -> dict:
+        return ray.get(self.actors[0].describe.remote())
+
+    def submit_train_step(self, parts: dict[str, Batch]) -> list:
+        """Start one optimizer step on every rank (rank r gets shard r of every part); returns refs."""
+        if self.world_size == 1:
+            return [self.actors[0].train_step.remote(parts)]
+        shards = {name: shard_batch(batch, self.world_size) for name, batch in parts.items()}
+        return [a.train_step.remote({name: shards[name][r] for name in parts}) for r, a in enumerate(self.actors)]
+
+    @staticmethod
+    def collect(refs: list) -> dict[str, float]:
+        return merge_metrics(ray.get(refs))
+
+    def train_step(self, parts: dict[str, Batch]) -> dict[str, float]:
+        return self.collect(self.submit_train_step(parts))
+
+    def save_pretrained(self, directory: str) -> str:
+        return ray.get([a.save_pretrained.remote(directory) for a in self.actors])[0]
+
+    def save_checkpoint(self, directory: str, trainer_state: dict, keep_last: int) -> str:
+        return ray.get([a.save_checkpoint.remote(directory, trainer_state, keep_last) for a in self.actors])[0]
+
+    def load_checkpoint(self, directory: str) -> dict:
+        return ray.get([a.load_checkpoint.remote(directory) for a in self.actors])[0]
+
+    def kill(self) -> None:
+        for actor in self.actors:
+            ray.kill(actor)
+
+
+class ReferenceGroup:
+    """N ReferenceActors sharing the reference log-prob precompute."""
+
+    def __init__(self, model: ModelConfig, role: RoleConfig, pg: PlacementGroup) -> None:
+        self.actors = _spawn(ReferenceActor, role, pg, (model, role.torch_threads))
+
+    def fingerprint(self) -> str:
+        return ray.get(self.actors[0].fingerprint.remote())
+
+    def logps_many(self, batches: list[Batch]) -> list:
+        """Log-probs of every batch, batches dealt round-robin to the workers."""
+        n = len(self.actors)
+        return ray.get([self.actors[i % n].logps.remote(b) for i, b in enumerate(batches)])
+
+    def kill(self) -> None:
+        for actor in self.actors:
+            ray.kill(actor)
