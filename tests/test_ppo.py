@@ -96,9 +96,16 @@ def test_bucketed_weight_sync_changes_the_rollout_engine(world_dir, ray_cluster)
         ray.kill(actor)
 
 
-def test_lagrangian_run_logs_checkpoints_and_resumes_exactly(world_dir, scalar_models, tmp_path, ray_cluster):
+@pytest.fixture(scope="module")
+def lagrangian_run(world_dir, scalar_models, tmp_path_factory, ray_cluster):
+    """A 2-step lagrangian PPO run with reward and cost models, a checkpoint after each step."""
+    root = tmp_path_factory.mktemp("ppo")
     models = {"reward.reward_model": scalar_models["rm"], "reward.cost_model": scalar_models["cm"]}
-    straight = train(ppo_config(world_dir, tmp_path / "a", **models))
+    return root, models, train(ppo_config(world_dir, root / "a", **models))
+
+
+def test_lagrangian_run_logs_every_step_and_checkpoints_everything(lagrangian_run):
+    _, _, straight = lagrangian_run
     rows = read_metrics(straight)
     assert [r["step"] for r in rows] == [1, 2]
     for key in ("reward", "cost", "kl", "lambda", "lambda_next", "response_length", "generate_seconds",
@@ -112,12 +119,16 @@ def test_lagrangian_run_logs_checkpoints_and_resumes_exactly(world_dir, scalar_m
     assert (ckpt / "trainer_state.json").is_file()
     assert (straight / "model.safetensors").is_file()
 
-    partial = train(ppo_config(world_dir, tmp_path / "b", **models, **{"trainer.exit_after_steps": 1}))
+
+@pytest.mark.slow
+def test_resume_reproduces_the_straight_run(world_dir, lagrangian_run, ray_cluster):
+    root, models, straight = lagrangian_run
+    partial = train(ppo_config(world_dir, root / "b", **models, **{"trainer.exit_after_steps": 1}))
     assert not (partial / "model.safetensors").exists()
-    resumed = train(ppo_config(world_dir, tmp_path / "b", **models, **{"trainer.resume": "auto"}))
+    resumed = train(ppo_config(world_dir, root / "b", **models, **{"trainer.resume": "auto"}))
     a, b = load_file(str(straight / "model.safetensors")), load_file(str(resumed / "model.safetensors"))
     assert max((a[k] - b[k]).abs().max().item() for k in a) <= 1e-5
-    again = read_metrics(resumed)
+    rows, again = read_metrics(straight), read_metrics(resumed)
     assert [r["step"] for r in again] == [1, 2]
     for key in ("reward", "cost", "lambda", "response_length"):
         assert again[-1][key] == pytest.approx(rows[-1][key], rel=1e-4, abs=1e-6), key
