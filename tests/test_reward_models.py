@@ -17,7 +17,8 @@ from bfpo_ray.workers.scalar_model import ScalarModelWorker, ScalarSpec, sequenc
 def scalar_config(world_dir, tmp_path, name, **overrides):
     base = {"world.dir": world_dir, "model.path": world_dir / "base", "trainer.output_dir": tmp_path / name,
             "data.train[0].fraction": 0.1, "trainer.train_batch_size": 8, "trainer.micro_batch_size": 8,
-            "trainer.max_steps": 3, "trainer.log_every": 1, "optim.lr": 1e-3, "policy.num_cpus_per_worker": 0.5, "policy.torch_threads": 1}
+            "trainer.max_steps": 3, "trainer.log_every": 1, "optim.lr": 1e-3, "policy.num_cpus_per_worker": 0.5,
+            "policy.torch_threads": 1}
     base.update(overrides)
     return load_config(f"configs/world/{name}.yaml", [f"{k}={v}" for k, v in base.items()])
 
