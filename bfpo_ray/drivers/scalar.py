@@ -104,5 +104,9 @@ def evaluate_pairs(worker, data: EncodedSet, indices: list[int], pad_id: int, t)
     keys = results[0].keys()
     merged = {k: [v for r in results for v in r[k]] for k in keys}
     report = {k: sum(v) / len(v) for k, v in merged.items()}
+    if "safety_differs" in merged:
+        differing = sum(merged["safety_differs"])
+        correct = report.pop("pairwise_correct_where_safety_differs") * len(indices)
+        report["pairwise_accuracy_safety_differs"] = correct / differing if differing else float("nan")
     report["pairs"] = len(indices)
     return report

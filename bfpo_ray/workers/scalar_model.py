@@ -71,11 +71,15 @@ def sequence_scores(model: PreTrainedModel, input_ids: Tensor, attention_mask: T
 def pairwise_stats(kind: str, chosen: Tensor, rejected: Tensor, chosen_safe: Tensor,
                    rejected_safe: Tensor) -> dict[str, Tensor]:
     """Per-pair accuracies. reward: r_chosen > r_rejected. cost (chosen = safer): c_chosen < c_rejected,
-    and sign accuracy = share of the pair's two responses with (cost > 0) == unsafe."""
+    and sign accuracy = share of the pair's two responses with (cost > 0) == unsafe. When both responses
+    have the same safety label, "safer" is an annotator's (in the world: a random) pick, so the cost
+    model's pairwise accuracy is also reported on the pairs whose safety labels differ."""
     if kind == "reward":
         return {"pairwise_accuracy": (chosen > rejected).float(), "margin": chosen - rejected}
     sign = (((chosen > 0).float() == 1 - chosen_safe).float() + ((rejected > 0).float() == 1 - rejected_safe).float())
-    return {"pairwise_accuracy": (chosen < rejected).float(), "sign_accuracy": sign / 2, "margin": rejected - chosen}
+    differs = (chosen_safe != rejected_safe).float()
+    return {"pairwise_accuracy": (chosen < rejected).float(), "sign_accuracy": sign / 2, "margin": rejected - chosen,
+            "safety_differs": differs, "pairwise_correct_where_safety_differs": (chosen < rejected).float() * differs}
 
 
 @dataclass
