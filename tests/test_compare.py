@@ -27,17 +27,23 @@ methods:
 
 DPO = """  - name: DPO (tiny)
     config: configs/demo/dpo.yaml
-    overrides: [model.path={base}, data.train[0].fraction=0.03, trainer.train_batch_size=8,
-                trainer.micro_batch_size=8, trainer.max_steps=2, trainer.save_every=0, optim.lr=1e-3,
-                data.cache_dir={cache}]"""
+    overrides:
+      - model.path={base}
+      - "data.train[0].fraction=0.03"
+      - trainer.train_batch_size=8
+      - trainer.micro_batch_size=8
+      - trainer.max_steps=2
+      - trainer.save_every=0
+      - optim.lr=1e-3
+      - data.cache_dir={cache}"""
 
 
 def test_compare_two_methods_and_a_failure(world_dir, tmp_path, ray_cluster):
     methods = "\n".join([
         f"  - name: Base\n    model: {world_dir / 'base'}",
         DPO.format(base=world_dir / "base", cache=tmp_path / "cache"),
-        f"  - name: Broken\n    config: configs/demo/dpo.yaml\n    overrides: [model.path={world_dir / 'base'}, "
-        f"data.train[0].path={tmp_path / 'missing.jsonl'}]",
+        f"  - name: Broken\n    config: configs/demo/dpo.yaml\n    overrides:\n      - model.path={world_dir / 'base'}\n"
+        f"      - \"data.train[0].path={tmp_path / 'missing.jsonl'}\"",
     ])
     cfg = load_compare_config(write_compare(tmp_path, world_dir, methods))
     results = run_compare(cfg)

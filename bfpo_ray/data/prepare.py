@@ -33,6 +33,11 @@ class EncodedSet:
             digest.update(repr(ex).encode())
         return digest.hexdigest()[:16]
 
+    def pair_tokens(self) -> int:
+        """Tokens one forward pass over every pair processes (prompt twice, both responses)."""
+        return sum(2 * len(e.prompt_ids) + len(e.chosen_ids) + len(e.rejected_ids)  # type: ignore[union-attr]
+                   for e in self.examples)
+
     def collate(self, indices: Sequence[int], pad_id: int) -> dict[str, torch.Tensor]:
         chosen = [self.examples[i] for i in indices]
         if isinstance(chosen[0], EncodedPair):

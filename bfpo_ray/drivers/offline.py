@@ -34,6 +34,7 @@ from bfpo_ray.drivers.setup import (
 from bfpo_ray.ray_session import ray_session
 from bfpo_ray.reference_cache import attach_reference, cached_reference_logps
 from bfpo_ray.run_log import RunLog
+from bfpo_ray.usage import Usage, actor_cpu_seconds
 from bfpo_ray.workers.modeling import load_tokenizer
 from bfpo_ray.workers.policy import NonFiniteLossError, PolicySpec
 
@@ -57,6 +58,7 @@ class Stream:
 
 def train(cfg: RunConfig) -> Path:
     """Run one offline training job; returns the run directory holding the final HF checkpoint."""
+    began = time.perf_counter()
     ensure_world(cfg)
     tokenizer = load_tokenizer(cfg.model)
     pad_id = pad_id_of(tokenizer)
@@ -68,16 +70,20 @@ def train(cfg: RunConfig) -> Path:
                                                                             "reference": cfg.reference}
         placements = Placements(roles, cfg.ray.placement_strategy)
         try:
+            usage = Usage()
             if cfg.algorithm.name != "sft":
-                attach_reference_logps(cfg, streams, pad_id, placements)
+                attach_reference_logps(cfg, streams, pad_id, placements, usage)
             policy = PolicyGroup(policy_spec(cfg, steps), cfg.policy, placements.get("policy"))
-            log.info("policy: %s", policy.describe())
+            info = policy.describe()
+            log.info("policy: %s", info)
+            usage.parameters = int(info["total_parameters"])
             start = restore(policy, cfg)
             run_log = RunLog(out, start)
             try:
-                done = run_steps(cfg, policy, streams, pad_id, start, steps, run_log)
+                done = run_steps(cfg, policy, streams, pad_id, start, steps, run_log, usage)
             finally:
                 run_log.close()
+            record_usage(usage, policy, cfg, began, out)
             if done < steps:
                 log.info("exiting after step %d of %d (trainer.exit_after_steps); resume with trainer.resume=auto",
                          done, steps)
@@ -103,8 +109,14 @@ def load_streams(cfg: RunConfig, tokenizer) -> list[Stream]:
     return streams
 
 
-def attach_reference_logps(cfg: RunConfig, streams: list[Stream], pad_id: int, placements: Placements) -> None:
-    """Reference log-probs for every pair of every stream, from the cache or the reference group."""
+def attach_reference_logps(cfg: RunConfig, streams: list[Stream], pad_id: int, placements: Placements,
+                           usage: Usage) -> None:
+    """Reference log-probs for every pair of every stream, from the cache or the reference group.
+
+    ``usage`` counts the reference forward tokens even on a cache hit (the method needs them;
+    a cache only moves the cost), and notes the hit.
+    """
+    began = time.perf_counter()
     reference = ReferenceGroup(cfg.model, cfg.reference, placements.get("reference"))
     fingerprint = reference.fingerprint()
     for stream in streams:
@@ -112,8 +124,14 @@ def attach_reference_logps(cfg: RunConfig, streams: list[Stream], pad_id: int, p
         stream.reference, hit = cached_reference_logps(
             stream.data, pad_id, fingerprint, cfg.data.cache_dir, reference.logps_many, cfg.trainer.micro_batch_size
         )
+        usage.forward_tokens += stream.data.pair_tokens()
+        if hit:
+            usage.notes.append(f"reference log-probs of {stream.name} read from the cache")
         log.info("reference log-probs for %s: %s in %.1fs", stream.name, "cached" if hit else "computed",
                  time.perf_counter() - start)
+    held = time.perf_counter() - began
+    for actor in reference.actors:
+        usage.add_role("reference", actor_cpu_seconds(actor), cfg.reference.num_gpus_per_worker, held)
     reference.kill()
     placements.release("reference")
 
@@ -146,7 +164,7 @@ def restore(policy: PolicyGroup, cfg: RunConfig) -> int:
 
 
 def run_steps(cfg: RunConfig, policy: PolicyGroup, streams: list[Stream], pad_id: int, start: int, steps: int,
-              run_log: RunLog) -> int:
+              run_log: RunLog, usage: Usage) -> int:
     """The training loop; returns the number of steps done.
 
     The next step's batch is queued while the current one trains, except right before a
@@ -175,6 +193,7 @@ def run_steps(cfg: RunConfig, policy: PolicyGroup, streams: list[Stream], pad_id
                 f"stopped at step {done}: {reason}; weights of this step were not updated; "
                 f"last good checkpoint: {_newest(cfg)}"
             ) from err
+        usage.trained_tokens += int(metrics.get("tokens", 0))
         metrics.update(epoch=streams[0].schedule.epoch_of(done), wall_seconds=time.perf_counter() - began)
         if done % t.log_every == 0 or done == steps:
             run_log.log(done, metrics)
@@ -183,6 +202,14 @@ def run_steps(cfg: RunConfig, policy: PolicyGroup, streams: list[Stream], pad_id
             policy.save_checkpoint(str(step_dir(checkpoints_dir(cfg), done)), state, t.keep_last)
         pending = queued if queued is not None else (submit(done) if done < last else None)
     return max(start, last)
+
+
+def record_usage(usage: Usage, policy: PolicyGroup, cfg: RunConfig, began: float, out: Path) -> None:
+    """Policy CPU seconds and wall time into ``usage``; written as ``usage.json``."""
+    usage.wall_seconds = time.perf_counter() - began
+    for actor in policy.actors:
+        usage.add_role("policy", actor_cpu_seconds(actor), cfg.policy.num_gpus_per_worker, usage.wall_seconds)
+    usage.save(out)
 
 
 def _newest(cfg: RunConfig) -> str:
