@@ -82,6 +82,12 @@ def findings(rows: list[dict[str, Any]], anchor: str) -> list[str]:
     return notes
 
 
+def _findings_text(rows: list[dict[str, Any]], anchor: str) -> list[str]:
+    if not any(r["status"] == "ok" for r in rows):
+        return ["- no method finished"]
+    return findings(rows, anchor) or [f"- no method is mostly unsafe or over-refuses, and no '{anchor}' row to compare"]
+
+
 def write_report(compare: CompareConfig, results: list, stage_costs: dict[str, dict[str, Any]],
                  wall_seconds: float, anchor: str = "BFPO") -> Path:
     """report.json, report.md, pareto.png and curves.png under ``compare.output_dir``."""
@@ -101,11 +107,11 @@ def write_report(compare: CompareConfig, results: list, stage_costs: dict[str, d
         "",
         method_table(rows),
         "",
-        stage_table(stage_costs),
+        stage_table(stage_costs) if stage_costs else "No shared stages.",
         "",
         "## Findings (measured)",
         "",
-        *(findings(rows, anchor) or ["- no method finished"]),
+        *_findings_text(rows, anchor),
         "",
         "![pareto](pareto.png)",
         "",
