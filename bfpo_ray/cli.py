@@ -1,4 +1,4 @@
-"""Command line: ``bfpo-ray train|eval|world|demo`` (also ``python -m bfpo_ray``)."""
+"""Command line: ``bfpo-ray train|eval|compare|world|demo`` (also ``python -m bfpo_ray``)."""
 
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ def _parser() -> argparse.ArgumentParser:
     world = sub.add_parser("world", help="build the built-in safety world (data, tokenizer, tiny model)")
     world.add_argument("--out", default="runs/world")
     world.add_argument("--seed", type=int, default=0)
-    demo = sub.add_parser("demo", help="SFT -> BFPO on the safety world, evaluated side by side")
-    demo.add_argument("--out", default="runs/demo")
+    demo = sub.add_parser("demo", help="BFPO vs its baselines on the safety world, trained and evaluated side by side")
+    demo.add_argument("overrides", nargs="*", help="key=value overrides of configs/demo/compare.yaml")
     return parser
 
 
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "demo":
             from bfpo_ray.demo import run_demo
 
-            run_demo(args.out)
+            run_demo(overrides=args.overrides)
     except (ConfigError, DataError, TrainingStopped) as err:
         print(f"bfpo-ray: error: {err}", file=sys.stderr)
         return 2 if isinstance(err, ConfigError) else 1
