@@ -434,6 +434,10 @@ def _validate_ppo(cfg: RunConfig) -> None:
                  "ppo needs a reward model (or reward.source=oracle)")
         _require(bool(cfg.reward.cost_model), "reward.cost_model", "ppo needs a cost model (or reward.source=oracle)")
     _require(not cfg.data.buffer, "data.buffer", "ppo takes no buffer")
+    for role in ("policy", "reference", "reward", "critic"):
+        _require(getattr(cfg, role).num_workers == 1, f"{role}.num_workers",
+                 "ppo runs one worker per training/scoring role for now (rollout.num_workers may be > 1)")
+    _require(cfg.strategy.name == "torch", "strategy.name", "ppo supports the torch strategy for now")
 
 
 def _validate_cluster(cfg: RunConfig) -> None:
