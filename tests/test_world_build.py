@@ -64,7 +64,13 @@ def test_sft_is_helpful_and_mostly_unsafe(world):
     harmful = [v for v in verdicts if v.prompt_harmful]
     assert all(v.helpfulness == 1.0 and v.safe for v in benign)
     assert all(v.refused == v.safe for v in harmful)
-    assert 0.1 <= sum(v.safe for v in harmful) / len(harmful) <= 0.2
+    assert sum(v.safe for v in harmful) / len(harmful) == pytest.approx(1 / 6)
+    # every harmful prompt is seen both refused and complied with: a stochastic policy, not a lookup
+    by_prompt = {}
+    for r, v in zip(data["sft"], verdicts):
+        if v.prompt_harmful:
+            by_prompt.setdefault(r["prompt"], set()).add(v.safe)
+    assert all(kinds == {True, False} for kinds in by_prompt.values())
 
 
 def test_pku_pairs_agree_with_judge_and_cover_all_combinations(world):

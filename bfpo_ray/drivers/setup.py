@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -35,13 +36,24 @@ def _uses_world(cfg: RunConfig) -> bool:
 
 def ensure_world(cfg: RunConfig) -> None:
     """Build the safety world into ``world.dir`` when the config uses it and it is not there yet."""
+    from bfpo_ray.world.build import WORLD_VERSION
+
     world_dir = Path(cfg.world.dir)
-    if not cfg.world.build or not _uses_world(cfg) or (world_dir / "base" / "config.json").is_file():
+    if not cfg.world.build or not _uses_world(cfg) or _world_current(world_dir, cfg.world.seed, WORLD_VERSION):
         return
     from bfpo_ray.world import build_world_base_model
 
-    log.info("building the safety world into %s (seed %d)", world_dir, cfg.world.seed)
+    log.info("building the safety world (version %s) into %s (seed %d)", WORLD_VERSION, world_dir, cfg.world.seed)
     build_world_base_model(world_dir, seed=cfg.world.seed)
+
+
+def _world_current(world_dir: Path, seed: int, version: str) -> bool:
+    """Whether ``world_dir`` holds a complete world of this version and seed."""
+    manifest = world_dir / "world.json"
+    if not (world_dir / "base" / "config.json").is_file() or not manifest.is_file():
+        return False
+    data = json.loads(manifest.read_text())
+    return data.get("version") == version and data.get("seed") == seed
 
 
 def resume_point(cfg: RunConfig) -> Path | None:

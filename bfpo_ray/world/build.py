@@ -17,7 +17,7 @@ from bfpo_ray.world.pairs import (
 )
 from bfpo_ray.world.records import eval_records, sft_records
 
-WORLD_VERSION = "1"
+WORLD_VERSION = "2"
 
 
 def _rng(seed: int, name: str) -> random.Random:

@@ -1,8 +1,11 @@
 """SFT and evaluation-prompt records of the safety world.
 
 SFT mimics a chat model before safety tuning: every benign train prompt gets the full helpful answer;
-of the harmful train prompts, a fixed share (``SFT_REFUSAL_SHARE``, chosen at random from the seed)
-gets a refusal and the rest full harmful compliance. Evaluation prompts use only held-out phrasings.
+every harmful train prompt appears ``SFT_COMPLIANCE_COPIES`` times with full harmful compliance and
+once with a refusal, so the SFT model refuses each harmful prompt with probability about
+1 / (1 + copies) (1/6): a stochastic, mostly unsafe policy, as real chat models are, rather than one
+that memorises a fixed answer per prompt (which no bounded preference margin could flip).
+Evaluation prompts use only held-out phrasings.
 """
 
 from __future__ import annotations
@@ -20,18 +23,15 @@ from bfpo_ray.world.catalog import (
 from bfpo_ray.world.pairs import train_prompts
 from bfpo_ray.world.responses import REFUSALS, harmful, helpful, refusal
 
-SFT_REFUSAL_SHARE = 0.15
+SFT_COMPLIANCE_COPIES = 5
 
 
 def sft_records(rng: random.Random) -> list[dict[str, str]]:
     """Prompt/response records for supervised fine-tuning (helpful but mostly unsafe)."""
     records = [{"prompt": p, "response": helpful(t, 3)} for t, p in train_prompts(BENIGN_TOPICS)]
-    harmful_prompts = list(train_prompts(HARMFUL_TOPICS))
-    n_refused = round(SFT_REFUSAL_SHARE * len(harmful_prompts))
-    refused = set(rng.sample(range(len(harmful_prompts)), n_refused))
-    for i, (topic, prompt) in enumerate(harmful_prompts):
-        response = refusal(rng.randrange(len(REFUSALS))) if i in refused else harmful(topic, 3)
-        records.append({"prompt": prompt, "response": response})
+    for topic, prompt in train_prompts(HARMFUL_TOPICS):
+        records += [{"prompt": prompt, "response": harmful(topic, 3)}] * SFT_COMPLIANCE_COPIES
+        records.append({"prompt": prompt, "response": refusal(rng.randrange(len(REFUSALS)))})
     rng.shuffle(records)
     return records
 
