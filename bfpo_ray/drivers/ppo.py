@@ -46,6 +46,7 @@ from bfpo_ray.rl.lagrangian import Lagrangian
 from bfpo_ray.rl.rewards import bilinear_score, lagrangian_advantages, linear_score, token_rewards
 from bfpo_ray.rollout.types import Generation, Sampling
 from bfpo_ray.run_log import RunLog
+from bfpo_ray.usage import Usage, actor_cpu_seconds
 from bfpo_ray.workers.modeling import load_tokenizer
 from bfpo_ray.workers.policy import PolicySpec
 from bfpo_ray.workers.scalar_model import ScalarSpec
@@ -77,8 +78,11 @@ def train(cfg: RunConfig) -> Path:
     updates = steps * a.ppo_epochs * (t.train_batch_size * cfg.rollout.samples_per_prompt // a.mini_batch_size)
     lagrangian = Lagrangian(a.lambda_init, a.lambda_lr, a.cost_threshold, a.lambda_max, a.lambda_window)
     baseline_cache: dict[int, float] = {}
+    usage = Usage()
+    wall_start = time.perf_counter()
     with ray_session(cfg.ray):
         actors = spawn_actors(cfg, updates)
+        usage.parameters = int(ray.get(actors.policy.describe.remote())["total_parameters"])
         start = restore(cfg, actors, lagrangian, baseline_cache)
         run_log = RunLog(out, start)
         last = min(steps, t.exit_after_steps) if t.exit_after_steps > 0 else steps
@@ -88,6 +92,7 @@ def train(cfg: RunConfig) -> Path:
                 indices = schedule.indices(step)
                 metrics = ppo_step(cfg, actors, prompts, indices, step, pad_id, tokenizer, lagrangian, baseline_cache)
                 done = step + 1
+                count_tokens(usage, metrics, cfg, len(actors.critics))
                 metrics.update(epoch=schedule.epoch_of(done), wall_seconds=time.perf_counter() - began)
                 if done % t.log_every == 0 or done == steps:
                     run_log.log(done, metrics)
@@ -95,12 +100,38 @@ def train(cfg: RunConfig) -> Path:
                     save_checkpoint(cfg, actors, done, lagrangian, baseline_cache)
         finally:
             run_log.close()
+        record_usage(usage, cfg, actors, time.perf_counter() - wall_start, out)
         if last < steps:
             log.info("exiting after step %d of %d; resume with trainer.resume=auto", last, steps)
             return out
         ray.get(actors.policy.save_pretrained.remote(str(out)))
     log.info("finished %d PPO steps; policy in %s", steps, out)
     return out
+
+
+def count_tokens(usage: Usage, metrics: dict[str, float], cfg: RunConfig, n_critics: int) -> None:
+    """Tokens of one rollout batch: generated; run forward by the reference, the old-policy pass,
+    the critics and the reward/cost models; trained by the policy and critics in every PPO epoch."""
+    rollout = int(metrics["rollout_tokens"])
+    scorers = 2 if cfg.reward.source == "models" else 0
+    usage.generated_tokens += int(metrics["generated_tokens"])
+    usage.forward_tokens += rollout * (2 + n_critics + scorers)
+    usage.trained_tokens += rollout * cfg.algorithm.ppo_epochs * (1 + n_critics)
+
+
+def record_usage(usage: Usage, cfg: RunConfig, actors: Actors, wall_seconds: float, out: Path) -> None:
+    """CPU seconds of every role's actors and the wall time, written as ``usage.json``."""
+    usage.wall_seconds = wall_seconds
+    roles = [("policy", actors.policy, cfg.policy), ("reference", actors.reference, cfg.reference),
+             ("reward", actors.reward, cfg.reward)]
+    roles += [("rollout", e, cfg.rollout) for e in actors.engines]
+    roles += [("critic", c, cfg.critic) for c in actors.critics.values()]
+    if actors.baseline is not None:
+        roles.append(("rollout", actors.baseline, cfg.rollout))
+        usage.notes.append("baseline responses of the bilinear reward are generated but not counted in tokens")
+    for name, actor, role in roles:
+        usage.add_role(name, actor_cpu_seconds(actor), role.num_gpus_per_worker, wall_seconds)
+    usage.save(out)
 
 
 def ppo_step(cfg: RunConfig, actors: Actors, prompts: list[list[int]], indices: list[int], step: int, pad_id: int,
@@ -162,6 +193,7 @@ def ppo_step(cfg: RunConfig, actors: Actors, prompts: list[list[int]], indices: 
         "score": float(score.mean()), "kl": float(kl.sum(-1).mean()), "lambda": lam, "lambda_next": new_lambda,
         "response_length": float(lengths.float().mean()),
         "finished_rate": sum(g.finished for g in gens) / len(gens),
+        "rollout_tokens": int(batch["attention_mask"].sum()), "generated_tokens": sum(len(g.token_ids) for g in gens),
         **seconds, **sync, **train_metrics, **judged(prompt_texts, texts),
     }
     if actors.baseline is not None:

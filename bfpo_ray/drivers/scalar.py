@@ -28,6 +28,7 @@ from bfpo_ray.data.tokenize import ChatEncoder, pad_id_of
 from bfpo_ray.drivers.setup import checkpoints_dir, ensure_world, prepare_run_dir, resume_point, total_steps
 from bfpo_ray.ray_session import ray_session
 from bfpo_ray.run_log import RunLog
+from bfpo_ray.usage import Usage, actor_cpu_seconds
 from bfpo_ray.workers.modeling import load_tokenizer
 from bfpo_ray.workers.scalar_model import ScalarSpec
 
@@ -61,9 +62,13 @@ def train(cfg: RunConfig) -> Path:
     steps = total_steps(cfg, schedule.steps_per_epoch)
     spec = ScalarSpec(kind=kind, model=cfg.model, optim=cfg.optim, total_steps=steps,
                       micro_batch_size=t.micro_batch_size, seed=t.seed, torch_threads=cfg.policy.torch_threads)
+    usage = Usage()
+    wall_start = time.perf_counter()
     with ray_session(cfg.ray):
         worker = spawn_scalar(spec, cfg.policy)
-        log.info("%s model: %s", kind, ray.get(worker.describe.remote()))
+        info = ray.get(worker.describe.remote())
+        log.info("%s model: %s", kind, info)
+        usage.parameters = int(info.get("total_parameters", 0))
         start = 0
         path = resume_point(cfg)
         if path is not None:
@@ -76,6 +81,7 @@ def train(cfg: RunConfig) -> Path:
             for step in range(start, last):
                 batch = data.collate([train_idx[i] for i in schedule.indices(step)], pad_id)
                 metrics = ray.get(worker.train_step.remote(batch))
+                usage.trained_tokens += int(batch["attention_mask"].sum())
                 done = step + 1
                 metrics.update(epoch=schedule.epoch_of(done), wall_seconds=time.perf_counter() - began)
                 if done % t.log_every == 0 or done == steps:
@@ -93,6 +99,9 @@ def train(cfg: RunConfig) -> Path:
                   "train_sample": evaluate_pairs(worker, data, train_idx[: len(held_idx)], pad_id, t)}
         (out / "heldout.json").write_text(json.dumps(report, indent=2))
         ray.get(worker.save_pretrained.remote(str(out)))
+        usage.wall_seconds = time.perf_counter() - wall_start
+        usage.add_role("policy", actor_cpu_seconds(worker), cfg.policy.num_gpus_per_worker, usage.wall_seconds)
+        usage.save(out)
     log.info("%s model in %s; held-out %s", kind, out, report["heldout"])
     return out
 
