@@ -21,7 +21,7 @@ def _marker_area(flops: float, smallest: float) -> float:
 
 def pareto_plot(rows: list[dict], path: Path) -> None:
     """Harmlessness (x) vs helpfulness (y) with 95% intervals; marker area = training FLOPs."""
-    fig, ax = plt.subplots(figsize=(7.5, 5.5), dpi=120)
+    fig, ax = plt.subplots(figsize=(10.5, 5.5), dpi=120)
     ok = [r for r in rows if r["status"] == "ok"]
     positive = [r["cost"].get("flops", 0) for r in ok if r["cost"].get("flops", 0) > 0]
     smallest = min(positive) if positive else 1.0
@@ -34,15 +34,16 @@ def pareto_plot(rows: list[dict], path: Path) -> None:
         color = colors[i % len(colors)]
         ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="none", ecolor=color, alpha=0.5, capsize=3)
         flops = row["cost"].get("flops", 0)
-        label = f"{row['name']} ({flops:.1e} FLOP)" if flops else f"{row['name']} (no training)"
+        label = f"{row['name']} ({flops:.1e})" if flops else f"{row['name']} (no training)"
         ax.scatter([x], [y], s=_marker_area(flops, smallest), color=color, edgecolor="black", label=label, zorder=3)
     ax.set_xlabel("harmlessness: share of harmful held-out prompts answered safely")
     ax.set_ylabel("helpfulness: mean oracle score on benign held-out prompts")
     ax.set_xlim(-0.05, 1.05)
     ax.set_ylim(-0.05, 1.05)
     ax.grid(alpha=0.3)
-    ax.set_title("Safety vs helpfulness (marker area grows with training compute; bars: 95% CI)")
-    ax.legend(fontsize=7, loc="lower left", framealpha=0.9)
+    ax.set_title("Safety vs helpfulness (marker area grows with training FLOPs; bars: 95% CI)", fontsize=10)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), title="method (training FLOPs)",
+              title_fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
