@@ -42,7 +42,8 @@ def test_compare_two_methods_and_a_failure(world_dir, tmp_path, ray_cluster):
     methods = "\n".join([
         f"  - name: Base\n    model: {world_dir / 'base'}",
         DPO.format(base=world_dir / "base", cache=tmp_path / "cache"),
-        f"  - name: Broken\n    config: configs/demo/dpo.yaml\n    overrides:\n      - model.path={world_dir / 'base'}\n"
+        f"  - name: Broken\n    config: configs/demo/dpo.yaml\n    overrides:\n"
+        f"      - model.path={world_dir / 'base'}\n"
         f"      - \"data.train[0].path={tmp_path / 'missing.jsonl'}\"",
     ])
     cfg = load_compare_config(write_compare(tmp_path, world_dir, methods))
@@ -65,7 +66,8 @@ def test_compare_two_methods_and_a_failure(world_dir, tmp_path, ray_cluster):
 
 def test_compare_config_errors(tmp_path, world_dir):
     bad = write_compare(tmp_path, world_dir, "  - name: X\n    confg: a.yaml")
-    with pytest.raises(ConfigError, match=r"unknown config key 'methods\[0\]\.confg' \(did you mean 'methods.config'\?\)"):
+    expected = r"unknown config key 'methods\[0\]\.confg' \(did you mean 'methods.config'\?\)"
+    with pytest.raises(ConfigError, match=expected):
         load_compare_config(bad)
     both = write_compare(tmp_path, world_dir, "  - name: X\n    config: a.yaml\n    model: b")
     with pytest.raises(ConfigError, match="exactly one of 'config'"):

@@ -14,7 +14,7 @@ def write(tmp_path, text, name="c.yaml"):
 
 
 def test_yaml_and_overrides_merge_with_interpolation(tmp_path):
-    path = write(tmp_path, "algorithm:\n  name: ipo\n  beta: 0.2\nworld:\n  dir: /w\n" 
+    path = write(tmp_path, "algorithm:\n  name: ipo\n  beta: 0.2\nworld:\n  dir: /w\n"
                  "data:\n  train:\n    - path: ${world.dir}/p.jsonl\n      schema: pair\n")
     cfg = load_config(path, ["algorithm.beta=0.3", "trainer.max_steps=7"])
     assert cfg.algorithm.name == "ipo" and cfg.algorithm.beta == 0.3 and cfg.trainer.max_steps == 7
@@ -25,7 +25,8 @@ def test_yaml_and_overrides_merge_with_interpolation(tmp_path):
 
 def test_unknown_key_in_file_names_file_and_suggests(tmp_path):
     path = write(tmp_path, "algorithm:\n  bta: 0.1\n")
-    with pytest.raises(ConfigError, match=r"c\.yaml: unknown config key 'algorithm\.bta' \(did you mean 'algorithm\.beta'\?\)"):
+    expected = r"c\.yaml: unknown config key 'algorithm\.bta' \(did you mean 'algorithm\.beta'\?\)"
+    with pytest.raises(ConfigError, match=expected):
         load_config(path, [PAIRS])
 
 

@@ -98,7 +98,9 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(world_dir, tm
     cfg = config(world_dir, tmp_path, name="dpo", **{"optim.lr": 1e30, "optim.max_grad_norm": 0,
                                                      "optim.warmup_ratio": 0, "trainer.save_every": 1,
                                                      "trainer.max_steps": 5})
-    with pytest.raises(TrainingStopped, match=r"^stopped at step 2: (\w+ loss|gradient norm) is nan at step 2; .*last good checkpoint: .*step-00000001$"):
+    expected = (r"^stopped at step 2: (\w+ loss|gradient norm) is nan at step 2; "
+                r".*last good checkpoint: .*step-00000001$")
+    with pytest.raises(TrainingStopped, match=expected):
         train(cfg)
     ckpt = tmp_path / "run" / "checkpoints"
     assert [p.name for p in ckpt.iterdir()] == ["step-00000001"]
