@@ -18,16 +18,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import torch
 
-from benchmarks.common import build_model, flop_params, matmul_peak_flops, median, synthetic_pairs
+from benchmarks.common import build_model, flop_params, matmul_peak_flops, median, quiet_torch, synthetic_pairs
 from bfpo_ray.config import AlgorithmConfig, ModelConfig, OptimConfig
 from bfpo_ray.data.schedule import BatchSchedule
 from bfpo_ray.data.tokenize import ChatEncoder, collate_pairs, pad_id_of
@@ -137,10 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--layers", type=int, default=8)
     p.add_argument("--out", default="benchmarks/results/bfpo_vs_trl.json")
     args = p.parse_args(argv)
-    logging.disable(logging.WARNING)
-    warnings.filterwarnings("ignore")
-    threads = args.threads or os.cpu_count() or 1
-    torch.set_num_threads(threads)
+    threads = quiet_torch(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = build_model(Path(tmp) / "model", hidden=args.hidden, layers=args.layers)
         records = synthetic_pairs(args.pairs)

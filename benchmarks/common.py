@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import random
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -70,3 +73,12 @@ def median(values: list[float]) -> float:
     s = sorted(values)
     mid = len(s) // 2
     return s[mid] if len(s) % 2 else 0.5 * (s[mid - 1] + s[mid])
+
+
+def quiet_torch(threads: int) -> int:
+    """Silence library logging and warnings; give torch ``threads`` threads (0: every core)."""
+    logging.disable(logging.WARNING)
+    warnings.filterwarnings("ignore")
+    count = threads or os.cpu_count() or 1
+    torch.set_num_threads(count)
+    return count

@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import torch
 
-from benchmarks.common import build_model, median, synthetic_pairs
+from benchmarks.common import build_model, median, quiet_torch, synthetic_pairs
 from bfpo_ray.config import AlgorithmConfig, ModelConfig, OptimConfig, RoleConfig
 from bfpo_ray.data.tokenize import ChatEncoder, collate_pairs, pad_id_of
 from bfpo_ray.workers.modeling import load_tokenizer
@@ -103,10 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--out", default="benchmarks/results/ray_overhead.json")
     args = p.parse_args(argv)
-    logging.disable(logging.WARNING)
-    warnings.filterwarnings("ignore")
-    threads = args.threads or os.cpu_count() or 1
-    torch.set_num_threads(threads)
+    threads = quiet_torch(args.threads)
     import ray
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -17,16 +17,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import torch
 
-from benchmarks.common import build_model, median
+from benchmarks.common import build_model, median, quiet_torch
 from benchmarks.ray_overhead import make_batches, spec_for
 from bfpo_ray.config import ModelConfig
 from bfpo_ray.rollout.types import Sampling
@@ -89,10 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--out", default="benchmarks/results/weight_sync.json")
     args = p.parse_args(argv)
-    logging.disable(logging.WARNING)
-    warnings.filterwarnings("ignore")
-    threads = args.threads or os.cpu_count() or 1
-    torch.set_num_threads(threads)
+    threads = quiet_torch(args.threads)
     import ray
 
     ray.init(num_cpus=os.cpu_count(), include_dashboard=False, configure_logging=False, log_to_driver=False)
