@@ -57,7 +57,11 @@ class LocalHead:
         self.env = env
         cmd = [_ray_bin(), "start", "--head", "--block", "--node-ip-address", "127.0.0.1", "--port", str(self.port),
                "--dashboard-host", "127.0.0.1", "--dashboard-port", str(self.dash), "--disable-usage-stats",
-               "--num-cpus", str(num_cpus), "--temp-dir", self.temp, "--include-dashboard", "true"]
+               "--num-cpus", str(num_cpus), "--temp-dir", self.temp, "--include-dashboard", "true",
+               # own agent ports: the defaults (e.g. 52365) are taken by any other Ray on the machine,
+               # such as the test session's cluster, and then this head never gets a job agent
+               "--dashboard-agent-listen-port", str(free_port()), "--dashboard-agent-grpc-port", str(free_port()),
+               "--runtime-env-agent-port", str(free_port()), "--metrics-export-port", str(free_port())]
         self.proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
         self.address = f"http://127.0.0.1:{self.dash}"
