@@ -57,10 +57,12 @@ def curves_plot(runs: dict[str, Path], path: Path) -> None:
         if not metrics.is_file():
             continue
         rows = [json.loads(line) for line in metrics.read_text().splitlines() if line]
-        rows = [r for r in rows if isinstance(r.get("loss"), int | float)]
+        key = "loss" if any("loss" in r for r in rows) else "policy_loss"  # PPO logs its surrogate
+        rows = [r for r in rows if isinstance(r.get(key), int | float)]
         if rows:
-            ax.plot([r["step"] for r in rows], [r["loss"] for r in rows], label=name)
-    ax.set_xlabel("optimizer step")
+            label = name if key == "loss" else f"{name} ({key})"
+            ax.plot([r["step"] for r in rows], [r[key] for r in rows], label=label)
+    ax.set_xlabel("optimizer step (PPO: rollout batch)")
     ax.set_ylabel("training loss (each method's own objective)")
     ax.set_yscale("symlog", linthresh=1.0)
     ax.grid(alpha=0.3)
