@@ -106,7 +106,7 @@ def test_ray_job_submit_runs_bfpo_on_the_safety_world(world_dir, tmp_path):
         cmd = [_ray_bin(), "job", "submit", "--address", head.address, "--submission-id", job_id,
                "--working-dir", str(REPO),
                "--runtime-env", str(REPO / "examples" / "runtime_env.yaml"), "--",
-               "python", "-m", "bfpo_ray", "train", "--config", "configs/demo/bfpo.yaml", *overrides]
+               sys.executable, "-m", "bfpo_ray", "train", "--config", "configs/demo/bfpo.yaml", *overrides]
         for _ in range(30):  # the head's dashboard agent may need a few more seconds than its API
             job = subprocess.run(cmd, env=head.env, capture_output=True, text=True, timeout=600, cwd=REPO)
             if "No available agent" not in job.stdout + job.stderr:
