@@ -24,6 +24,7 @@ from bfpo_ray.data.prepare import EncodedSet, encode_sources
 from bfpo_ray.data.schedule import BatchSchedule
 from bfpo_ray.data.tokenize import ChatEncoder, pad_id_of
 from bfpo_ray.drivers.setup import (
+    StepPlan,
     TrainingStopped,
     checkpoints_dir,
     ensure_world,
@@ -172,19 +173,17 @@ def run_steps(cfg: RunConfig, policy: PolicyGroup, streams: list[Stream], pad_id
     ``trainer.exit_after_steps`` the loop checkpoints and ends early.
     """
     t = cfg.trainer
-    last = min(steps, t.exit_after_steps) if t.exit_after_steps > 0 else steps
+    plan = StepPlan.of(cfg, steps)
+    last = plan.last
 
     def submit(step: int):
         return policy.submit_train_step({s.name: s.batch(step, pad_id) for s in streams})
-
-    def saves_after(done: int) -> bool:
-        return done < steps and ((t.save_every > 0 and done % t.save_every == 0) or done == last)
 
     began = time.perf_counter()
     pending = submit(start) if start < last else None
     for step in range(start, last):
         done = step + 1
-        queued = submit(done) if done < last and not saves_after(done) else None
+        queued = submit(done) if done < last and not plan.saves(done) else None
         try:
             metrics = policy.collect(pending)
         except NonFiniteLossError as err:
@@ -195,9 +194,9 @@ def run_steps(cfg: RunConfig, policy: PolicyGroup, streams: list[Stream], pad_id
             ) from err
         usage.trained_tokens += int(metrics.get("tokens", 0))
         metrics.update(epoch=streams[0].schedule.epoch_of(done), wall_seconds=time.perf_counter() - began)
-        if done % t.log_every == 0 or done == steps:
+        if plan.logs(done):
             run_log.log(done, metrics)
-        if saves_after(done):
+        if plan.saves(done):
             state = {"step": done, "train_batch_size": t.train_batch_size, "seed": t.seed}
             policy.save_checkpoint(str(step_dir(checkpoints_dir(cfg), done)), state, t.keep_last)
         pending = queued if queued is not None else (submit(done) if done < last else None)

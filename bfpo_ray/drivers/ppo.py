@@ -38,7 +38,15 @@ from bfpo_ray.config import ModelConfig, RunConfig
 from bfpo_ray.data.prepare import encode_sources
 from bfpo_ray.data.schedule import BatchSchedule
 from bfpo_ray.data.tokenize import ChatEncoder, EncodedSft, collate_sft, pad_id_of
-from bfpo_ray.drivers.setup import TrainingStopped, checkpoints_dir, ensure_world, prepare_run_dir, resume_point
+from bfpo_ray.drivers.setup import (
+    StepPlan,
+    TrainingStopped,
+    checkpoints_dir,
+    ensure_world,
+    prepare_run_dir,
+    resume_point,
+    total_steps,
+)
 from bfpo_ray.ray_session import ray_session
 from bfpo_ray.rl.gae import gae, masked_whiten
 from bfpo_ray.rl.kl import kl_estimate
@@ -74,7 +82,7 @@ def train(cfg: RunConfig) -> Path:
     pad_id = pad_id_of(tokenizer)
     prompts = load_prompts(cfg, tokenizer)
     schedule = BatchSchedule(len(prompts), t.train_batch_size, t.seed)
-    steps = t.max_steps if t.max_steps > 0 else t.epochs * schedule.steps_per_epoch
+    steps = total_steps(cfg, schedule.steps_per_epoch)
     updates = steps * a.ppo_epochs * (t.train_batch_size * cfg.rollout.samples_per_prompt // a.mini_batch_size)
     lagrangian = Lagrangian(a.lambda_init, a.lambda_lr, a.cost_threshold, a.lambda_max, a.lambda_window)
     baseline_cache: dict[int, float] = {}
@@ -85,7 +93,8 @@ def train(cfg: RunConfig) -> Path:
         usage.parameters = int(ray.get(actors.policy.describe.remote())["total_parameters"])
         start = restore(cfg, actors, lagrangian, baseline_cache)
         run_log = RunLog(out, start)
-        last = min(steps, t.exit_after_steps) if t.exit_after_steps > 0 else steps
+        plan = StepPlan.of(cfg, steps)
+        last = plan.last
         began = time.perf_counter()
         try:
             for step in range(start, last):
@@ -94,9 +103,9 @@ def train(cfg: RunConfig) -> Path:
                 done = step + 1
                 count_tokens(usage, metrics, cfg, len(actors.critics))
                 metrics.update(epoch=schedule.epoch_of(done), wall_seconds=time.perf_counter() - began)
-                if done % t.log_every == 0 or done == steps:
+                if plan.logs(done):
                     run_log.log(done, metrics)
-                if done < steps and ((t.save_every > 0 and done % t.save_every == 0) or done == last):
+                if plan.saves(done):
                     save_checkpoint(cfg, actors, done, lagrangian, baseline_cache)
         finally:
             run_log.close()

@@ -25,7 +25,7 @@ from bfpo_ray.config import RunConfig
 from bfpo_ray.data.prepare import EncodedSet, encode_sources
 from bfpo_ray.data.schedule import BatchSchedule
 from bfpo_ray.data.tokenize import ChatEncoder, pad_id_of
-from bfpo_ray.drivers.setup import checkpoints_dir, ensure_world, prepare_run_dir, resume_point, total_steps
+from bfpo_ray.drivers.setup import StepPlan, checkpoints_dir, ensure_world, prepare_run_dir, resume_point, total_steps
 from bfpo_ray.ray_session import ray_session
 from bfpo_ray.run_log import RunLog
 from bfpo_ray.usage import Usage, actor_cpu_seconds
@@ -75,7 +75,8 @@ def train(cfg: RunConfig) -> Path:
             start = int(ray.get(worker.load_checkpoint.remote(str(path)))["step"])
             log.info("resumed from %s at step %d", path, start)
         run_log = RunLog(out, start)
-        last = min(steps, t.exit_after_steps) if t.exit_after_steps > 0 else steps
+        plan = StepPlan.of(cfg, steps)
+        last = plan.last
         began = time.perf_counter()
         try:
             for step in range(start, last):
@@ -84,9 +85,9 @@ def train(cfg: RunConfig) -> Path:
                 usage.trained_tokens += int(batch["attention_mask"].sum())
                 done = step + 1
                 metrics.update(epoch=schedule.epoch_of(done), wall_seconds=time.perf_counter() - began)
-                if done % t.log_every == 0 or done == steps:
+                if plan.logs(done):
                     run_log.log(done, metrics)
-                if done < steps and ((t.save_every > 0 and done % t.save_every == 0) or done == last):
+                if plan.saves(done):
                     ray.get(worker.save_checkpoint.remote(str(step_dir(checkpoints_dir(cfg), done)),
                                                           {"step": done}))
                     prune_checkpoints(checkpoints_dir(cfg), t.keep_last)

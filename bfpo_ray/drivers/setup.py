@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 from bfpo_ray.checkpoint import latest_checkpoint
@@ -69,6 +70,33 @@ def resume_point(cfg: RunConfig) -> Path | None:
     if not (path / "trainer_state.json").is_file():
         raise TrainingStopped(f"trainer.resume: {path} is not a checkpoint directory (no trainer_state.json)")
     return path
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """Which steps a run does, logs and checkpoints: one rule for every driver.
+
+    ``last`` is where this invocation stops (``trainer.exit_after_steps`` cuts it short); a
+    checkpoint follows every ``save_every``-th step and the cut, never the final step (the final
+    weights are written in HF format instead).
+    """
+
+    steps: int
+    last: int
+    save_every: int
+    log_every: int
+
+    @classmethod
+    def of(cls, cfg: RunConfig, steps: int) -> StepPlan:
+        t = cfg.trainer
+        last = min(steps, t.exit_after_steps) if t.exit_after_steps > 0 else steps
+        return cls(steps, last, t.save_every, t.log_every)
+
+    def logs(self, done: int) -> bool:
+        return done % self.log_every == 0 or done == self.steps
+
+    def saves(self, done: int) -> bool:
+        return done < self.steps and ((self.save_every > 0 and done % self.save_every == 0) or done == self.last)
 
 
 def total_steps(cfg: RunConfig, steps_per_epoch: int) -> int:
