@@ -338,7 +338,7 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
     try:
         if path is not None:
             where = str(path)
-            merged = OmegaConf.merge(merged, _load_yaml(Path(path)))
+            merged = OmegaConf.merge(merged, load_yaml_checked(Path(path)))
         where = "command line"
         for key, value in _parse_overrides(list(overrides)):
             OmegaConf.update(merged, key, value, merge=True)
@@ -352,7 +352,8 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
     return cfg
 
 
-def _load_yaml(path: Path) -> DictConfig:
+def load_yaml_checked(path: Path, schema: type = RunConfig) -> DictConfig:
+    """A YAML mapping whose keys ``schema`` declares; one-line ConfigError naming the file otherwise."""
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
@@ -360,8 +361,8 @@ def _load_yaml(path: Path) -> DictConfig:
     except Exception as err:  # yaml errors have several types
         raise ConfigError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from err
     if not isinstance(file_cfg, DictConfig):
-        raise ConfigError(f"{path}: top level must be a mapping of sections")
-    check_keys(OmegaConf.to_container(file_cfg, resolve=False), RunConfig, str(path))
+        raise ConfigError(f"{path}: top level must be a mapping")
+    check_keys(OmegaConf.to_container(file_cfg, resolve=False), schema, str(path))
     return file_cfg
 
 

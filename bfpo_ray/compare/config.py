@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from bfpo_ray.config import ConfigError, check_keys
+from bfpo_ray.config import ConfigError, load_yaml_checked
 
 
 @dataclass
@@ -48,15 +48,7 @@ class CompareConfig:
 def load_compare_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> CompareConfig:
     """Load and check a compare config (unknown keys and missing fields fail in one line)."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
-    try:
-        raw = OmegaConf.load(path)
-    except Exception as err:
-        raise ConfigError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from err
-    if not isinstance(raw, DictConfig):
-        raise ConfigError(f"{path}: top level must be a mapping")
-    check_keys(OmegaConf.to_container(raw, resolve=False), CompareConfig, str(path))
+    raw = load_yaml_checked(path, CompareConfig)
     try:
         merged = OmegaConf.merge(OmegaConf.structured(CompareConfig), raw, OmegaConf.from_dotlist(list(overrides)))
         OmegaConf.resolve(merged)
