@@ -51,15 +51,19 @@ def spec_for(model_dir: Path, threads: int) -> PolicySpec:
                       seed=0, torch_threads=threads)
 
 
-def in_process(model_dir: Path, batches: list[dict], threads: int) -> list[float]:
-    worker = PolicyWorker(spec_for(model_dir, threads))
-    worker.train_step(batches[0])  # warm-up
+def timed_steps(train_step, batches: list[dict]) -> list[float]:
+    """Seconds of each ``train_step(parts)`` call after one warm-up step."""
+    train_step(batches[0])
     times = []
     for parts in batches:
         start = time.perf_counter()
-        worker.train_step(parts)
+        train_step(parts)
         times.append(time.perf_counter() - start)
     return times
+
+
+def in_process(model_dir: Path, batches: list[dict], threads: int) -> list[float]:
+    return timed_steps(PolicyWorker(spec_for(model_dir, threads)).train_step, batches)
 
 
 def through_ray(model_dir: Path, batches: list[dict], threads: int, cpus: float) -> tuple[list[float], float]:
@@ -71,12 +75,7 @@ def through_ray(model_dir: Path, batches: list[dict], threads: int, cpus: float)
     placements = Placements({"policy": role})
     try:
         group = PolicyGroup(spec_for(model_dir, threads), role, placements.get("policy"))
-        group.train_step(batches[0])  # warm-up
-        times = []
-        for parts in batches:
-            start = time.perf_counter()
-            group.train_step(parts)
-            times.append(time.perf_counter() - start)
+        times = timed_steps(group.train_step, batches)
         start = time.perf_counter()
         pending = group.submit_train_step(batches[0])
         for k in range(len(batches)):

@@ -59,8 +59,3 @@ def _process_cpu_seconds(_worker: object) -> float:
 def actor_cpu_seconds(actor) -> float:
     """CPU seconds (all threads) that the actor's process has used so far."""
     return float(ray.get(actor.__ray_call__.remote(_process_cpu_seconds)))
-
-
-def process_cpu_seconds() -> float:
-    """CPU seconds of the calling process (for workers run in-process, without Ray)."""
-    return time.process_time()
