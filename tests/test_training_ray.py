@@ -8,6 +8,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from bfpo_ray.checkpoint import load_state
 from bfpo_ray.config import load_config
 from bfpo_ray.drivers.offline import train
 from bfpo_ray.drivers.setup import TrainingStopped
@@ -57,7 +58,7 @@ def test_bfpo_run_writes_hf_checkpoint_metrics_and_config(world_dir, tmp_path, r
     assert model.generate(**ids, max_new_tokens=3, do_sample=False).shape[1] > ids["input_ids"].shape[1]
     base = weights(world_dir / "base")
     assert any(not torch.equal(base[k], v) for k, v in weights(out).items())
-    # keep_last=2 of the checkpoints at steps 2 (the final step writes the HF weights instead)
+    # save_every=2 over 4 steps: a checkpoint at step 2 only (the final step writes the HF weights instead)
     assert [p.name for p in sorted((out / "checkpoints").iterdir())] == ["step-00000002"]
     assert len(list((tmp_path.parent / "shared-cache").glob("reference-*.safetensors"))) >= 2
 
@@ -104,8 +105,7 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(world_dir, tm
         train(cfg)
     ckpt = tmp_path / "run" / "checkpoints"
     assert [p.name for p in ckpt.iterdir()] == ["step-00000001"]
-    state = json.loads((ckpt / "step-00000001" / "trainer_state.json").read_text())
-    assert state is not None
+    assert load_state(ckpt / "step-00000001", "trainer_state")["step"] == 1
     assert not (tmp_path / "run" / "model.safetensors").exists()
 
 
