@@ -175,6 +175,7 @@ class TrainerConfig:
     max_steps: int = -1  # -1: epochs x steps per epoch
     exit_after_steps: int = 0  # >0: checkpoint and exit once this step is done (time-sliced jobs)
     save_every: int = 0  # 0: only the final weights
+    save_points: int = 0  # >0: also checkpoint at this many evenly spaced steps (compare's eval_points)
     keep_last: int = 2
     output_dir: str = "runs/default"
     resume: str = "none"  # none | auto | <checkpoint dir>
@@ -397,6 +398,7 @@ def validate(cfg: RunConfig) -> None:
     )
     _require(t.keep_last >= 1, "trainer.keep_last", "must be at least 1")
     _require(t.save_every >= 0, "trainer.save_every", "must be >= 0")
+    _require(t.save_points >= 0, "trainer.save_points", "must be >= 0")
     _require(t.exit_after_steps >= 0, "trainer.exit_after_steps", "must be >= 0")
     _require(cfg.policy.num_workers >= 1, "policy.num_workers", "must be at least 1")
     _validate_cluster(cfg)

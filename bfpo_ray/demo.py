@@ -22,12 +22,13 @@ COLUMNS = ("harmlessness", "helpfulness", "over_refusal")
 
 
 def format_table(results: list[MethodResult]) -> str:
-    """Fixed-width rows: each rate as value [95% interval], then training wall seconds and FLOPs."""
+    """Fixed-width rows, one per run (seed): each rate as value [95% interval], then training wall s and FLOPs."""
     header = f"{'method':<20}" + "".join(f"{c:>22}" for c in COLUMNS) + f"{'train s':>9}{'FLOPs':>10}"
     lines = [header, "-" * len(header)]
     for r in results:
+        name = r.name if r.seed is None else f"{r.name} s{r.seed}"
         if r.status != "ok":
-            lines.append(f"{r.name:<20}  FAILED: {r.error}")
+            lines.append(f"{name:<20}  FAILED: {r.error}")
             continue
         cells = ""
         for c in COLUMNS:
@@ -35,7 +36,7 @@ def format_table(results: list[MethodResult]) -> str:
             cells += f"{m['value']:>8.2f} [{m['ci95'][0]:.2f}, {m['ci95'][1]:.2f}]"
         wall = r.cost.get("wall_seconds")
         flops = r.cost.get("flops")
-        lines.append(f"{r.name:<20}{cells}{wall if wall is None else f'{wall:.0f}':>9}"
+        lines.append(f"{name:<20}{cells}{wall if wall is None else f'{wall:.0f}':>9}"
                      f"{'-' if not flops else f'{flops:.1e}':>10}")
     return "\n".join(lines)
 
@@ -46,5 +47,5 @@ def run_demo(config: str | Path = DEMO_CONFIG, overrides: list[str] | None = Non
     cfg = load_compare_config(config, overrides or [])
     results = run_compare(cfg)
     print(f"\n{format_table(results)}\n\nwall seconds: {time.perf_counter() - began:.0f}   "
-          f"report: {cfg.output_dir}/report.md (pareto.png, curves.png, report.json)")
+          f"report: {cfg.output_dir}/report.md (flops.png, pareto.png, curves.png, report.json)")
     return results

@@ -71,3 +71,46 @@ def curves_plot(runs: dict[str, Path], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def flops_plot(rows: list[dict], path: Path, target: tuple[str, float] | None = None) -> None:
+    """Harmlessness and helpfulness against cumulative FLOPs (shared stages included; log x).
+
+    One line per method through its evaluated points (means over seeds), 95% intervals as error
+    bars, the seeds' min-max as a band; ``target`` (label, value) draws the headline's target.
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(12.5, 4.8), dpi=120, sharex=True)
+    colors = plt.cm.tab10.colors
+    for i, row in enumerate(r for r in rows if r["status"] == "ok"):
+        points = [p for p in row["curve"] if p["total_flops"] > 0]
+        color = colors[i % len(colors)]
+        for ax, key in zip(axes, ("harmlessness", "helpfulness"), strict=True):
+            at = [p for p in points if key in p["metrics"]]
+            if not at:
+                continue
+            x = [p["total_flops"] for p in at]
+            y = [p["metrics"][key]["value"] for p in at]
+            err = [[v - p["metrics"][key]["ci95"][0] for v, p in zip(y, at, strict=True)],
+                   [p["metrics"][key]["ci95"][1] - v for v, p in zip(y, at, strict=True)]]
+            seeds = len(row["seeds"])
+            label = row["name"] + (f" ({seeds} seeds)" if seeds > 1 else "")
+            ax.errorbar(x, y, yerr=err, color=color, marker="o", ms=4, capsize=3, lw=1.5, label=label)
+            if seeds > 1:
+                ax.fill_between(x, [p["metrics"][key]["min"] for p in at], [p["metrics"][key]["max"] for p in at],
+                                color=color, alpha=0.15, lw=0)
+    if target is not None:
+        axes[0].axhline(target[1], color="gray", ls="--", lw=1, label=target[0])
+    for ax, key in zip(axes, ("harmlessness", "helpfulness"), strict=True):
+        ax.set_xscale("log")
+        ax.set_ylim(-0.05, 1.05)
+        ax.set_xlabel("cumulative FLOPs, shared stages included (log)")
+        ax.set_ylabel(f"{key} (held-out prompts)")
+        ax.grid(alpha=0.3, which="both")
+    axes[0].set_title("Harmlessness vs compute", fontsize=10)
+    axes[1].set_title("Helpfulness vs compute", fontsize=10)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="center left", bbox_to_anchor=(0.84, 0.5),
+               title="bars: 95% CI; band: seed min-max", title_fontsize=7)
+    fig.tight_layout(rect=(0, 0, 0.84, 1))
+    fig.savefig(path)
+    plt.close(fig)

@@ -1,4 +1,4 @@
-"""Writing a comparison: report.md (tables + measured findings), report.json, figures."""
+"""Writing a comparison: report.md (headline, tables, curves, measured findings), report.json, figures."""
 
 from __future__ import annotations
 
@@ -7,51 +7,12 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from bfpo_ray.compare.aggregate import method_rows
 from bfpo_ray.compare.config import CompareConfig
-from bfpo_ray.compare.plots import curves_plot, pareto_plot
-
-RATES = ("harmlessness", "helpfulness", "over_refusal")
-
-
-def _cell(metric: dict[str, Any] | None) -> str:
-    if not metric:
-        return "-"
-    lo, hi = metric["ci95"]
-    return f"{metric['value']:.3f} [{lo:.2f}, {hi:.2f}]"
-
-
-def _num(value: Any, fmt: str) -> str:
-    return format(value, fmt) if isinstance(value, int | float) else "-"
-
-
-def method_table(rows: list[dict[str, Any]]) -> str:
-    head = ("| method | harmlessness | helpfulness | over-refusal | train wall s | train CPU s | trained tokens "
-            "| generated tokens | train FLOPs |")
-    lines = [head, "|" + "---|" * 9]
-    for r in rows:
-        c = r["cost"]
-        if r["status"] != "ok":
-            lines.append(f"| {r['name']} | FAILED: {r['error']} | | | | | | | |")
-            continue
-        m = r["metrics"]
-        lines.append(
-            f"| {r['name']} | {_cell(m.get('harmlessness'))} | {_cell(m.get('helpfulness'))} | "
-            f"{_cell(m.get('over_refusal'))} | {_num(c.get('wall_seconds'), '.0f')} | "
-            f"{_num(c.get('cpu_seconds'), '.0f')} | {_num(c.get('trained_tokens'), ',')} | "
-            f"{_num(c.get('generated_tokens'), ',')} | {_num(c.get('flops'), '.2e')} |"
-        )
-    return "\n".join(lines)
-
-
-def stage_table(stage_costs: dict[str, dict[str, Any]]) -> str:
-    lines = ["| shared stage | wall s | CPU s | FLOPs |", "|---|---|---|---|"]
-    for name, c in stage_costs.items():
-        if "error" in c:
-            lines.append(f"| {name} | FAILED: {c['error']} | | |")
-        else:
-            lines.append(f"| {name} | {_num(c.get('wall_seconds'), '.0f')} | {_num(c.get('cpu_seconds'), '.0f')} | "
-                         f"{_num(c.get('flops'), '.2e')} |")
-    return "\n".join(lines)
+from bfpo_ray.compare.headline import Headline, compute_headline
+from bfpo_ray.compare.plots import curves_plot, flops_plot, pareto_plot
+from bfpo_ray.compare.stages import needed_stages
+from bfpo_ray.compare.tables import curve_table, method_table, seed_table, stage_table
 
 
 def findings(rows: list[dict[str, Any]], anchor: str) -> list[str]:
@@ -88,27 +49,64 @@ def _findings_text(rows: list[dict[str, Any]], anchor: str) -> list[str]:
     return findings(rows, anchor) or [f"- no method is mostly unsafe or over-refuses, and no '{anchor}' row to compare"]
 
 
+def _headline(compare: CompareConfig, rows: list[dict[str, Any]]) -> Headline | None:
+    h = compare.headline
+    if h.method is None or h.baseline is None:
+        return None
+    by_name = {r["name"]: r for r in rows}
+    return compute_headline(by_name[h.method], by_name[h.baseline], h.metric)
+
+
+def _flops_note(rows: list[dict[str, Any]]) -> str:
+    sources = sorted({p["flops_source"] for r in rows for p in r.get("curve", [])[:-1]})
+    how = ", ".join(sources) if sources else "no intermediate points"
+    return ("Cumulative FLOPs at a point: the run's own count up to that step (generation, reference, reward/cost "
+            f"and critic passes included); found by: {how} (logged = the driver's per-step `cumulative_flops` in "
+            "metrics.jsonl; linear in steps = total x step / steps). '+ shared stages' adds the stages the "
+            "method needs (SFT for the offline methods; SFT, reward and cost models for PPO with models).")
+
+
 def write_report(compare: CompareConfig, results: list, stage_costs: dict[str, dict[str, Any]],
                  wall_seconds: float, anchor: str = "BFPO") -> Path:
-    """report.json, report.md, pareto.png and curves.png under ``compare.output_dir``."""
+    """report.json, report.md, pareto.png, flops.png and curves.png under ``compare.output_dir``."""
     out = Path(compare.output_dir)
-    rows = [asdict(r) for r in results]
+    runs = [asdict(r) for r in results]
+    rows = method_rows(runs, needed_stages(compare), stage_costs)
+    headline = _headline(compare, rows)
     (out / "report.json").write_text(json.dumps(
-        {"name": compare.name, "wall_seconds": wall_seconds, "methods": rows, "stages": stage_costs}, indent=2))
+        {"name": compare.name, "wall_seconds": wall_seconds, "seeds": compare.seeds,
+         "eval_points": compare.eval_points, "headline": asdict(headline) if headline else None,
+         "methods": rows, "runs": runs, "stages": stage_costs}, indent=2))
     pareto_plot(rows, out / "pareto.png")
-    curves_plot({r["name"]: Path(r["run_dir"]) for r in rows if r["run_dir"]}, out / "curves.png")
+    target = (f"{compare.headline.baseline}: final", headline.target) if headline and headline.target else None
+    flops_plot(rows, out / "flops.png", target)
+    curves_plot({r["name"] + (f" s{r['seed']}" if r["seed"] is not None else ""): Path(r["run_dir"])
+                 for r in runs if r["run_dir"]}, out / "curves.png")
+    seeds = (f"Every trained method ran with seeds {compare.seeds}: rates are means ± std over seeds with a "
+             "Student-t 95% interval of the mean; per-seed values below." if compare.seeds else
+             "One run per method: rates with 95% intervals (Wilson; bootstrap for helpfulness).")
     text = [
         f"# {compare.name}",
         "",
-        f"Total wall time: {wall_seconds:.0f} s. Rates with 95% intervals (Wilson; bootstrap for helpfulness). "
-        "Costs are for training the method itself; shared stages are listed once below. "
-        "FLOPs: 6N per trained token + 2N per token only run forward (reference, reward, cost, critic, "
+        *([headline.text, ""] if headline else []),
+        f"Total wall time: {wall_seconds:.0f} s. {seeds} "
+        "Costs are for training the method itself; shared stages are listed once below and added in the last "
+        "column. FLOPs: 6N per trained token + 2N per token only run forward (reference, reward, cost, critic, "
         "generation).",
         "",
         method_table(rows),
         "",
         stage_table(stage_costs) if stage_costs else "No shared stages.",
         "",
+        f"## Compute curves ({compare.eval_points} evaluated point{'s' if compare.eval_points > 1 else ''} per run)",
+        "",
+        _flops_note(rows),
+        "",
+        curve_table(rows),
+        "",
+        "![harmlessness and helpfulness vs FLOPs](flops.png)",
+        "",
+        *(["## Per-seed values", "", seed_table(rows), ""] if compare.seeds else []),
         "## Findings (measured)",
         "",
         *_findings_text(rows, anchor),

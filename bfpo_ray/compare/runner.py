@@ -1,7 +1,7 @@
 """Run a comparison: shared stages once, then every method, each evaluated the same way.
 
-    stages (SFT, reward model, cost model) -> for each method: train -> evaluate -> cost
-    -> report.md / report.json / pareto.png / curves.png
+    stages (SFT, reward model, cost model) -> for each method and seed: train -> evaluate its
+    ``eval_points`` (checkpoints + final weights) -> cost -> report.md / report.json / figures
 
 A method that fails is recorded with its error and the others still run. A stage or method
 whose output already exists with the same resolved config is reused (its cost is read back
@@ -13,11 +13,13 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bfpo_ray.compare.config import CompareConfig, MethodConfig, slug
+from bfpo_ray.compare.curves import CurvePoint, curve_overrides, curve_points
+from bfpo_ray.compare.stages import stage_of_model
 from bfpo_ray.config import RayConfig, RunConfig, load_config, to_yaml
 from bfpo_ray.drivers import train_by_algorithm
 from bfpo_ray.eval.run import evaluate_run
@@ -29,12 +31,16 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class MethodResult:
+    """One run of one method (one seed): its final metrics, cost and curve."""
+
     name: str
     status: str  # ok | failed
     run_dir: str | None = None
     error: str | None = None
-    metrics: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)  # of the final weights
     cost: dict[str, Any] = field(default_factory=dict)
+    seed: int | None = None  # the trainer.seed override; None: the method config's own seed (or no training)
+    curve: list[dict[str, Any]] = field(default_factory=list)  # CurvePoint dicts, oldest first; last = final
 
 
 def _finished(cfg: RunConfig) -> bool:
@@ -48,17 +54,19 @@ def _run_config(path: str, compare: CompareConfig, output_dir: Path, overrides: 
 
 
 def train_or_reuse(cfg: RunConfig) -> bool:
-    """Train unless an identical finished run exists; True when it trained."""
+    """Train unless an identical finished run exists (any other run in its directory is replaced); True when
+    it trained."""
     if _finished(cfg):
         log.info("reusing %s", cfg.trainer.output_dir)
         return False
+    cfg.trainer.overwrite = cfg.trainer.resume == "none"
     train_by_algorithm(cfg)
     return True
 
 
-def cost_of(run_dir: Path, eval_report: dict[str, Any] | None) -> dict[str, Any]:
-    """Training cost from ``usage.json`` plus what evaluation generated."""
-    usage = load_usage(run_dir)
+def cost_of(run_dir: Path | None, eval_report: dict[str, Any] | None) -> dict[str, Any]:
+    """Training cost from ``usage.json`` (none without ``run_dir``) plus what evaluation generated."""
+    usage = load_usage(run_dir) if run_dir is not None else None
     cost: dict[str, Any] = {}
     if usage is not None:
         cost = {
@@ -82,26 +90,55 @@ def _one_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {text[-1] if text else ''}"
 
 
-def run_method(method: MethodConfig, compare: CompareConfig, out: Path) -> MethodResult:
-    """Train (unless evaluate-only) and evaluate one method; never raises."""
-    method_dir = out / slug(method.name)
+def evaluate_model(compare: CompareConfig, model_path: str, output: Path) -> dict[str, Any]:
+    """Evaluate the weights at ``model_path`` with the compare's eval settings; eval.json goes to ``output``."""
+    eval_cfg = load_config(compare.eval_config, [f"world.dir={compare.world_dir}", f"model.path={model_path}",
+                                                 *compare.eval_overrides])
+    output.mkdir(parents=True, exist_ok=True)
+    return evaluate_run(eval_cfg, output=output)
+
+
+def method_dir_of(method: MethodConfig, out: Path, seed: int | None) -> Path:
+    """``<out>/<slug>``, or ``<out>/<slug>/seed-<seed>`` for a seeded run."""
+    return out / slug(method.name) if seed is None else out / slug(method.name) / f"seed-{seed}"
+
+
+def method_run_config(method: MethodConfig, compare: CompareConfig, out: Path, seed: int | None) -> RunConfig:
+    """The run config of a trained method: its config + overrides, then the seed and the curve's checkpoints."""
+    seeded = [f"trainer.seed={seed}"] if seed is not None else []
+    return _run_config(str(method.config), compare, method_dir_of(method, out, seed),
+                       [*method.overrides, *seeded, *curve_overrides(compare.eval_points)])
+
+
+def run_method(method: MethodConfig, compare: CompareConfig, out: Path, seed: int | None = None) -> MethodResult:
+    """Train (unless evaluate-only; ``trainer.seed=seed`` unless None) and evaluate one method at every point of
+    its curve; never raises."""
+    method_dir = method_dir_of(method, out, seed)
     try:
         if method.config is not None:
-            cfg = _run_config(method.config, compare, method_dir, method.overrides)
+            cfg = method_run_config(method, compare, out, seed)
             train_or_reuse(cfg)
-            model_path = cfg.trainer.output_dir
+            points = curve_points(cfg, compare.eval_points)
+            cost_dir: Path | None = method_dir
         else:
-            model_path = str(method.model)
-        eval_cfg = load_config(compare.eval_config, [f"world.dir={compare.world_dir}", f"model.path={model_path}",
-                                                     *compare.eval_overrides])
-        method_dir.mkdir(parents=True, exist_ok=True)
-        report = evaluate_run(eval_cfg, output=method_dir)
-        metrics = {k: v for k, v in report.items() if isinstance(v, dict) and "value" in v}
-        cost_dir = Path(model_path) if method.config is None else method_dir
-        return MethodResult(method.name, "ok", str(method_dir), metrics=metrics, cost=cost_of(cost_dir, report))
+            points = [CurvePoint(0, 0, str(method.model), 0.0, "no training")]
+            cost_dir = None if stage_of_model(compare, str(method.model)) else Path(str(method.model))
+        report: dict[str, Any] = {}
+        for point in points:
+            final = point is points[-1]
+            report = evaluate_model(compare, point.model, method_dir if final else
+                                    method_dir / "curve" / f"step-{point.step:08d}")
+            point.metrics = {k: v for k, v in report.items() if isinstance(v, dict) and "value" in v}
+        return MethodResult(method.name, "ok", str(method_dir), metrics=points[-1].metrics,
+                            cost=cost_of(cost_dir, report), seed=seed, curve=[asdict(p) for p in points])
     except Exception as err:  # a failed method is reported, the comparison goes on
         log.error("method %s failed:\n%s", method.name, traceback.format_exc())
-        return MethodResult(method.name, "failed", str(method_dir), error=_one_line(err))
+        return MethodResult(method.name, "failed", str(method_dir), error=_one_line(err), seed=seed)
+
+
+def method_runs(compare: CompareConfig) -> list[tuple[MethodConfig, int | None]]:
+    """(method, seed) pairs: a trained method once per seed of ``seeds`` (once when empty), an evaluated one once."""
+    return [(m, seed) for m in compare.methods for seed in (compare.seeds if m.config and compare.seeds else [None])]
 
 
 def run_compare(compare: CompareConfig) -> list[MethodResult]:
@@ -113,8 +150,11 @@ def run_compare(compare: CompareConfig) -> list[MethodResult]:
     began = time.perf_counter()
     stage_costs: dict[str, dict[str, Any]] = {}
     results: list[MethodResult] = []
+    runs = method_runs(compare)
+    total = len(compare.stages) + len(runs)
     with ray_session(RayConfig(address=compare.ray_address)):
-        for stage in compare.stages:
+        for k, stage in enumerate(compare.stages, start=1):
+            print(f"[{k}/{total}] stage {stage.name}", flush=True)
             try:
                 cfg = _run_config(stage.config, compare, out / stage.name, stage.overrides)
                 train_or_reuse(cfg)
@@ -122,8 +162,10 @@ def run_compare(compare: CompareConfig) -> list[MethodResult]:
             except Exception as err:  # methods that need this stage will fail and say why
                 log.error("stage %s failed:\n%s", stage.name, traceback.format_exc())
                 stage_costs[stage.name] = {"error": _one_line(err)}
-        for method in compare.methods:
-            log.info("=== method %s ===", method.name)
-            results.append(run_method(method, compare, out))
+        for k, (method, seed) in enumerate(runs, start=len(compare.stages) + 1):
+            label = method.name if seed is None else f"{method.name} (seed {seed})"
+            print(f"[{k}/{total}] method {label}", flush=True)
+            results.append(run_method(method, compare, out, seed))
+            print(f"[{k}/{total}] method {label}: {results[-1].status}", flush=True)
     write_report(compare, results, stage_costs, time.perf_counter() - began)
     return results

@@ -193,7 +193,8 @@ def run_steps(cfg: RunConfig, policy: PolicyGroup, streams: list[Stream], pad_id
                 f"last good checkpoint: {_newest(cfg)}"
             ) from err
         usage.trained_tokens += int(metrics.get("tokens", 0))
-        metrics.update(epoch=streams[0].schedule.epoch_of(done), wall_seconds=time.perf_counter() - began)
+        metrics.update(epoch=streams[0].schedule.epoch_of(done), wall_seconds=time.perf_counter() - began,
+                       cumulative_flops=usage.flops)
         if plan.logs(done):
             run_log.log(done, metrics)
         if plan.saves(done):

@@ -77,26 +77,34 @@ class StepPlan:
     """Which steps a run does, logs and checkpoints: one rule for every driver.
 
     ``last`` is where this invocation stops (``trainer.exit_after_steps`` cuts it short); a
-    checkpoint follows every ``save_every``-th step and the cut, never the final step (the final
-    weights are written in HF format instead).
+    checkpoint follows every ``save_every``-th step, each of the ``save_points`` evenly spaced steps
+    (:func:`save_point_steps`) and the cut, never the final step (the final weights are written in HF
+    format instead).
     """
 
     steps: int
     last: int
     save_every: int
     log_every: int
+    save_points: int = 0
 
     @classmethod
     def of(cls, cfg: RunConfig, steps: int) -> StepPlan:
         t = cfg.trainer
         last = min(steps, t.exit_after_steps) if t.exit_after_steps > 0 else steps
-        return cls(steps, last, t.save_every, t.log_every)
+        return cls(steps, last, t.save_every, t.log_every, t.save_points)
 
     def logs(self, done: int) -> bool:
         return done % self.log_every == 0 or done == self.steps
 
     def saves(self, done: int) -> bool:
-        return done < self.steps and ((self.save_every > 0 and done % self.save_every == 0) or done == self.last)
+        return done < self.steps and ((self.save_every > 0 and done % self.save_every == 0) or done == self.last
+                                      or done in save_point_steps(self.steps, self.save_points))
+
+
+def save_point_steps(steps: int, points: int) -> list[int]:
+    """``points`` evenly spaced steps before the last of ``steps`` (ceil(k * steps / (points + 1)))."""
+    return sorted({-(-k * steps // (points + 1)) for k in range(1, points + 1)} - {steps})
 
 
 def total_steps(cfg: RunConfig, steps_per_epoch: int) -> int:
