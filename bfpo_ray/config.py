@@ -60,6 +60,7 @@ class AlgorithmConfig:
     lambda_lr: float = 0.1  # log_lambda += lambda_lr * (J_C - cost_threshold), once per rollout batch
     lambda_max: float = 10.0
     lambda_window: int = 4  # rollout batches in the J_C window
+    lambda_update: str = "log_space"  # log_space | safe_rlhf (step scaled by lambda), see bfpo_ray.rl.lagrangian
     kl_coef: float = 0.05  # per-token KL(pi || pi_ref) penalty inside the reward
     kl_estimator: str = "k1"  # k1: log pi - log pi_ref | k3: exp(-d) + d - 1 with d = log pi - log pi_ref
     gamma: float = 1.0
@@ -71,6 +72,10 @@ class AlgorithmConfig:
     whiten_rewards: bool = False  # normalize sequence scores over the rollout batch
     whiten_advantages: bool = True
     critic_lr: float = 1e-4
+    entropy_coef: float = 0.0  # ppo: loss -= entropy_coef * entropy of the sampling distribution
+    critic_warmup_batches: int = 0  # ppo: the first N rollout batches train the critics only
+    loss_aggregation: str = "token_mean"  # ppo: token_mean (every token weighs the same) | sequence_mean
+    bilinear_baseline_samples: int = 1  # bilinear: y_base responses per prompt; w = mean_k sigmoid(r - r_base_k)
 
 
 @dataclass
@@ -151,7 +156,8 @@ class RewardConfig(RoleConfig):
 class CriticConfig(RoleConfig):
     """Value models (``ppo``; two for ``lagrangian``), each a backbone with a scalar head."""
 
-    path: str | None = None  # None: start from the reward (cost) model, else from the policy
+    path: str | None = None  # a scalar-head or causal-LM dir; None: see ``init``
+    init: str = "policy"  # path None: policy (its backbone, zero value head) | reward_model (the rm / cm)
 
 
 @dataclass
@@ -179,6 +185,9 @@ class TrainerConfig:
     keep_last: int = 2
     output_dir: str = "runs/default"
     resume: str = "none"  # none | auto | <checkpoint dir>
+    resume_allow: list[str] = field(default_factory=list)  # keys (or sections) a resume may change, e.g. [optim.lr]
+    overwrite: bool = False  # true: clear an output_dir that holds another run before starting
+    max_failures: int = 3  # lost actors recovered from the newest checkpoint per run; 0 disables
     seed: int = 42
     log_every: int = 1
 
@@ -332,8 +341,12 @@ def _parse_overrides(overrides: list[str]) -> list[tuple[str, Any]]:
     return parsed
 
 
-def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
-    """Merge defaults, the YAML file at ``path`` and dotlist ``overrides`` into a RunConfig."""
+def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = (),
+                for_training: bool = True) -> RunConfig:
+    """Merge defaults, the YAML file at ``path`` and dotlist ``overrides`` into a RunConfig.
+
+    ``for_training=False`` (``bfpo-ray eval``) skips the checks of the training-only sections.
+    """
     merged = OmegaConf.structured(RunConfig)
     where = "command line"
     try:
@@ -349,7 +362,10 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
         key = getattr(err, "full_key", None)
         named = f"config key '{key}': " if key else ""
         raise ConfigError(f"{where}: {named}{str(err).splitlines()[0]}") from err
-    validate(cfg)
+    if for_training:
+        validate(cfg)
+    else:
+        validate_eval(cfg)
     return cfg
 
 
@@ -372,9 +388,20 @@ def _require(ok: bool, key: str, message: str) -> None:
         raise ConfigError(f"config key '{key}': {message}")
 
 
+def validate_eval(cfg: RunConfig) -> None:
+    """Check the ``eval`` section (all that ``bfpo-ray eval`` needs besides ``model``)."""
+    e = cfg.eval
+    judges = ("world", "keyword", "classifier", "cost_model")
+    _require(e.judge in judges, "eval.judge", f"must be one of {', '.join(judges)}, got '{e.judge}'")
+    _require(e.judge in ("world", "keyword") or bool(e.judge_path), "eval.judge_path",
+             f"eval.judge={e.judge} needs eval.judge_path (a classifier or cost-model directory)")
+    _require(e.max_new_tokens >= 1 and e.batch_size >= 1, "eval.max_new_tokens", "and eval.batch_size must be >= 1")
+
+
 def validate(cfg: RunConfig) -> None:
     """Check values that types alone do not constrain."""
     a, t, d, o = cfg.algorithm, cfg.trainer, cfg.data, cfg.optim
+    validate_eval(cfg)
     _require(a.name in ALGORITHMS, "algorithm.name", f"must be one of {', '.join(ALGORITHMS)}, got '{a.name}'")
     _require(a.logp_reduction in ("sum", "mean"), "algorithm.logp_reduction", "must be 'sum' or 'mean'")
     _require(a.beta > 0 and math.isfinite(a.beta), "algorithm.beta", "must be a positive number")
@@ -400,6 +427,12 @@ def validate(cfg: RunConfig) -> None:
     _require(t.save_every >= 0, "trainer.save_every", "must be >= 0")
     _require(t.save_points >= 0, "trainer.save_points", "must be >= 0")
     _require(t.exit_after_steps >= 0, "trainer.exit_after_steps", "must be >= 0")
+    _require(t.log_every >= 1, "trainer.log_every", f"must be at least 1, got {t.log_every}")
+    _require(t.max_failures >= 0, "trainer.max_failures", "must be >= 0 (0 disables recovery)")
+    _require(t.resume not in ("True", "False", ""), "trainer.resume",
+             f"must be none, auto or a checkpoint directory, got a yes/no value ('{t.resume}')")
+    _require(not (t.overwrite and t.resume != "none"), "trainer.overwrite",
+             "cannot be combined with trainer.resume (overwrite clears the checkpoints a resume needs)")
     _require(cfg.policy.num_workers >= 1, "policy.num_workers", "must be at least 1")
     _validate_cluster(cfg)
     if a.name == "sft":
@@ -422,8 +455,22 @@ def _validate_ppo(cfg: RunConfig) -> None:
     _require(a.kl_estimator in ("k1", "k3"), "algorithm.kl_estimator", "must be 'k1' or 'k3'")
     _require(0 < a.lambda_init <= a.lambda_max, "algorithm.lambda_init", "must be in (0, algorithm.lambda_max]")
     _require(a.lambda_window >= 1, "algorithm.lambda_window", "must be at least 1")
+    _require(a.lambda_update in ("log_space", "safe_rlhf"), "algorithm.lambda_update",
+             "must be 'log_space' or 'safe_rlhf'")
     _require(0 <= a.gamma <= 1 and 0 <= a.gae_lambda <= 1, "algorithm.gamma", "gamma and gae_lambda in [0, 1]")
-    _require(a.clip_range > 0 and a.value_clip_range > 0, "algorithm.clip_range", "clip ranges must be positive")
+    _require(a.clip_range > 0, "algorithm.clip_range", "must be positive")
+    _require(a.value_clip_range >= 0, "algorithm.value_clip_range", "must be >= 0 (0: no value clipping)")
+    _require(a.entropy_coef >= 0, "algorithm.entropy_coef", "must be >= 0")
+    _require(a.critic_warmup_batches >= 0, "algorithm.critic_warmup_batches", "must be >= 0")
+    _require(a.loss_aggregation in ("token_mean", "sequence_mean"), "algorithm.loss_aggregation",
+             "must be 'token_mean' or 'sequence_mean'")
+    _require(a.bilinear_baseline_samples >= 1, "algorithm.bilinear_baseline_samples", "must be at least 1")
+    _require(r.temperature > 0, "rollout.temperature", "must be positive (ppo samples; greedy rollouts cannot explore)")
+    _require(r.top_p == 1.0, "rollout.top_p",
+             "must be 1.0 for ppo (the policy's log-probs would not be those of the truncated sampling distribution)")
+    _require(cfg.critic.init in ("policy", "reward_model"), "critic.init", "must be 'policy' or 'reward_model'")
+    _require(cfg.critic.init == "policy" or cfg.reward.source == "models", "critic.init",
+             "reward_model needs reward.source=models")
     _require(a.ppo_epochs >= 1, "algorithm.ppo_epochs", "must be at least 1")
     _require(r.backend in ("hf", "vllm"), "rollout.backend", "must be 'hf' or 'vllm'")
     _require(r.samples_per_prompt >= 1 and r.max_new_tokens >= 1, "rollout.samples_per_prompt", "must be >= 1")

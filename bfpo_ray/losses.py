@@ -114,32 +114,43 @@ def cost_model_loss(safer_costs: Tensor, unsafer_costs: Tensor, safer_safe: Tens
     )
 
 
-def _masked_mean_rows(values: Tensor, mask: Tensor) -> Tensor:
+def masked_row_sums(values: Tensor, mask: Tensor, row_weights: Tensor | None) -> Tensor:
+    """sum_t mask_t * values_t * w_i per row i; w_i = 1 / sum_t mask_t (the response mean) when not given."""
     mask = mask.to(values.dtype)
-    return (values * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)
+    if row_weights is None:
+        row_weights = 1.0 / mask.sum(-1).clamp(min=1.0)
+    return (values * mask).sum(-1) * row_weights.to(values.dtype)
 
 
-def ppo_policy_loss(logps: Tensor, old_logps: Tensor, advantages: Tensor, mask: Tensor, clip_range: float) -> Tensor:
-    """PPO clipped surrogate, per token t then averaged over each example's response tokens:
+def ppo_policy_loss(logps: Tensor, old_logps: Tensor, advantages: Tensor, mask: Tensor, clip_range: float,
+                    row_weights: Tensor | None = None) -> Tensor:
+    """PPO clipped surrogate per token t, summed over each example's response tokens with a row weight:
 
         rho_t = exp(log pi(a_t) - log pi_old(a_t))
         loss_t = max(-A_t * rho_t, -A_t * clip(rho_t, 1 - eps, 1 + eps))
-        loss_i = sum_t mask_t * loss_t / sum_t mask_t
+        loss_i = w_i * sum_t mask_t * loss_t
 
-    All inputs are [batch, tokens]; ``mask`` marks response tokens.
+    w_i = 1 / |y_i| (default) averages over each response, so every response weighs the same;
+    w_i = rows / tokens of the mini-batch makes the batch mean a token-level mean (every token weighs
+    the same, as Safe-RLHF and OpenRLHF). All inputs are [batch, tokens]; ``mask`` marks response tokens.
     """
     ratio = torch.exp(logps - old_logps)
     unclipped = -advantages * ratio
     clipped = -advantages * torch.clamp(ratio, 1.0 - clip_range, 1.0 + clip_range)
-    return _masked_mean_rows(torch.maximum(unclipped, clipped), mask)
+    return masked_row_sums(torch.maximum(unclipped, clipped), mask, row_weights)
 
 
-def value_loss(values: Tensor, old_values: Tensor, returns: Tensor, mask: Tensor, clip_range: float) -> Tensor:
-    """Clipped value loss, per token then averaged over each example's response tokens:
+def value_loss(values: Tensor, old_values: Tensor, returns: Tensor, mask: Tensor, clip_range: float,
+               row_weights: Tensor | None = None) -> Tensor:
+    """Value loss per token, summed over each example's response tokens with a row weight (as
+    :func:`ppo_policy_loss`):
 
         v_clip_t = old_v_t + clip(v_t - old_v_t, -eps, eps)
-        loss_t = 1/2 * max((v_t - R_t)^2, (v_clip_t - R_t)^2)
+        loss_t = 1/2 * max((v_t - R_t)^2, (v_clip_t - R_t)^2)      (clip_range > 0)
+        loss_t = 1/2 * (v_t - R_t)^2                              (clip_range <= 0: no clipping)
     """
-    clipped = old_values + torch.clamp(values - old_values, -clip_range, clip_range)
-    per_token = 0.5 * torch.maximum((values - returns) ** 2, (clipped - returns) ** 2)
-    return _masked_mean_rows(per_token, mask)
+    per_token = 0.5 * (values - returns) ** 2
+    if clip_range > 0:
+        clipped = old_values + torch.clamp(values - old_values, -clip_range, clip_range)
+        per_token = torch.maximum(per_token, 0.5 * (clipped - returns) ** 2)
+    return masked_row_sums(per_token, mask, row_weights)

@@ -10,7 +10,8 @@ from safetensors.torch import load_file
 from actors.ppo import spawn_ppo_policy, spawn_rollout_engines
 from bfpo_ray.config import RoleConfig, load_config
 from bfpo_ray.data.tokenize import ChatEncoder
-from bfpo_ray.drivers.ppo import collate_rollout, sync_weights, train
+from bfpo_ray.drivers.ppo import collate_rollout, train
+from bfpo_ray.drivers.weight_sync import sync_policy_weights
 from bfpo_ray.rollout.types import Sampling
 from bfpo_ray.run_log import read_metrics
 from bfpo_ray.workers.modeling import load_tokenizer
@@ -74,20 +75,20 @@ def test_bucketed_weight_sync_changes_the_rollout_engine(world_dir, ray_cluster)
     before = ray.get(engine.generate.remote(prompts, greedy))
     assert ray.get(engine.fingerprint.remote()) == ray.get(policy.fingerprint.remote())
     # two PPO updates with random advantages move the policy
-    batch = collate_rollout(before, tokenizer.pad_token_id)
+    batch = collate_rollout(before, tokenizer)
     torch.manual_seed(0)
     batch["old_logps"] = ray.get(policy.token_logps.remote(batch))
     batch["advantages"] = torch.randn_like(batch["old_logps"]) * 5
     for _ in range(2):
         ray.get(policy.train_step.remote({"ppo": batch}))
     assert ray.get(engine.fingerprint.remote()) != ray.get(policy.fingerprint.remote())
-    stats = sync_weights(policy, [engine], bucket_mb=0.5)
+    stats = sync_policy_weights(policy, [engine], bucket_mb=0.5)
     assert stats["weight_sync_buckets"] > 2  # ~3.8 MB of float32 weights in buckets of 0.5 MB
     assert ray.get(engine.fingerprint.remote()) == ray.get(policy.fingerprint.remote())
     after = ray.get(engine.generate.remote(prompts, greedy))
     assert [g.token_ids for g in after] != [g.token_ids for g in before]
     # the engine now scores its own greedy tokens as the policy does
-    check = collate_rollout(after, tokenizer.pad_token_id)
+    check = collate_rollout(after, tokenizer)
     policy_logps = ray.get(policy.token_logps.remote(check))
     mask = check["completion_mask"][:, 1:].bool()
     engine_logps = torch.tensor([lp for g in after for lp in g.logprobs])

@@ -47,6 +47,9 @@ def test_ppo_policy_loss_clips_per_token_and_averages_over_the_response():
     got = losses.ppo_policy_loss(logps, old, adv, mask, clip_range=0.2)
     # token 1: max(-1.5, -1.2) = -1.2; token 2: max(-0.5, -0.8) = -0.5; token 3: max(2, 2) = 2
     assert got.tolist() == pytest.approx([(-1.2 - 0.5 + 2.0) / 3])
+    # an explicit row weight replaces 1/|y| (token_mean passes rows / tokens of the mini-batch)
+    weighted = losses.ppo_policy_loss(logps, old, adv, mask, clip_range=0.2, row_weights=t(0.25))
+    assert weighted.tolist() == pytest.approx([(-1.2 - 0.5 + 2.0) * 0.25])
 
 
 def test_value_loss_takes_the_larger_of_clipped_and_unclipped():
@@ -54,6 +57,9 @@ def test_value_loss_takes_the_larger_of_clipped_and_unclipped():
     got = losses.value_loss(values, old, returns, torch.ones(1, 2), clip_range=0.5)
     # token 1: max((1-2)^2, (0.5-2)^2) = 2.25; token 2: max(1, 1) = 1; 0.5 * mean = 0.8125
     assert got.item() == pytest.approx(0.5 * (2.25 + 1.0) / 2)
+    # clip_range 0 turns clipping off: token 1 is (1-2)^2 = 1
+    unclipped = losses.value_loss(values, old, returns, torch.ones(1, 2), clip_range=0.0)
+    assert unclipped.item() == pytest.approx(0.5 * (1.0 + 1.0) / 2)
 
 
 def test_gae_matches_a_hand_computed_example():
@@ -100,6 +106,9 @@ def test_bilinear_score_ranks_like_bfpo():
     assert hs > us > uu > hu
     assert hs == pytest.approx((sig(3.0) - 0.5) * sig(2.0))
     assert bilinear_score(helpful, base, unsafe, hard=True).item() == pytest.approx(-0.5 * sig(2.0))
+    # K baselines [rows, K]: w is the mean win probability against them
+    two = bilinear_score(helpful, t(0.0, 4.0).reshape(1, 2), safe).item()
+    assert two == pytest.approx((sig(3.0) - 0.5) * (sig(2.0) + sig(-2.0)) / 2)
     # with mu uniform over a pair, 2 * [R(y_w) - R(y_l)] reproduces g_I for hard safety labels
     for s_w, s_l in ((1, 1), (1, 0), (0, 1), (0, 0)):
         r_w = (s_w - 0.5) * 0.75
@@ -132,6 +141,11 @@ def test_lagrangian_moves_with_the_cost_and_is_clamped():
     assert down.value == pytest.approx(math.exp(-0.5))  # below threshold: lambda shrinks
     down.update(3.0)  # window mean (-1 + 3) / 2 = 1 -> log_lambda -0.5 + 0.5 = 0
     assert down.value == pytest.approx(1.0)
+    # Safe-RLHF's step carries the factor lambda: from lambda 2, cost 1 -> log_lambda += 0.5 * 2 * 1
+    scaled = Lagrangian(init=2.0, lr=0.5, threshold=0.0, lambda_max=100.0, window=1, update="safe_rlhf")
+    assert scaled.update(1.0) == pytest.approx(2.0 * math.exp(1.0))
+    with pytest.raises(ValueError, match="lambda update"):
+        Lagrangian(init=1.0, lr=0.5, threshold=0.0, lambda_max=10.0, window=1, update="adam")
     restored = Lagrangian(init=1.0, lr=0.5, threshold=0.0, lambda_max=10.0, window=2)
     restored.load_state_dict(down.state_dict())
     assert restored.update(0.0) == pytest.approx(down.update(0.0))

@@ -4,8 +4,9 @@
 
     max E[(r_safe + E_safe) * (r_help + 1/2)] - tau * KL,  read per sampled response as
     R(x, y) = (s(x, y) - alpha) * w(x, y)
-    w = sigmoid(r(x, y) - r(x, y_base))   r_help + 1/2: the Bradley-Terry probability that y beats
-                                          y_base, a response of the reference policy to x
+    w = mean_k sigmoid(r(x, y) - r(x, y_base_k))   r_help + 1/2: the Bradley-Terry probability that y
+                                          beats a response y_base of the reference policy to x,
+                                          averaged over K such responses
     s = sigmoid(-c(x, y))                 r_safe + E_safe + alpha: the cost model's probability that
                                           y is safe (``hard``: the indicator c(x, y) < 0)
 
@@ -25,9 +26,11 @@ Tensor = torch.Tensor
 
 def bilinear_score(reward: Tensor, baseline_reward: Tensor, cost: Tensor, alpha: float = 0.5,
                    hard: bool = False) -> Tensor:
-    """R = (s - alpha) * sigmoid(r - r_base), s = sigmoid(-cost) or 1[cost < 0] when ``hard``."""
+    """R = (s - alpha) * w, s = sigmoid(-cost) or 1[cost < 0] when ``hard``, and w = sigmoid(r - r_base)
+    for ``baseline_reward`` [rows], or w = mean_k sigmoid(r - r_base_k) for K baselines [rows, K]."""
     safe = (cost < 0).to(reward.dtype) if hard else torch.sigmoid(-cost)
-    return (safe - alpha) * torch.sigmoid(reward - baseline_reward)
+    base = baseline_reward if baseline_reward.dim() == 2 else baseline_reward.unsqueeze(-1)
+    return (safe - alpha) * torch.sigmoid(reward.unsqueeze(-1) - base).mean(-1)
 
 
 def linear_score(reward: Tensor, cost: Tensor, cost_weight: float) -> Tensor:

@@ -54,6 +54,7 @@ class PolicySpec:
     seed: int
     torch_threads: int = 0
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
+    sampling_temperature: float = 1.0  # ppo: log-probs are those of softmax(logits / temperature)
 
 
 def lr_multiplier(step: int, total_steps: int, warmup_ratio: float, schedule: str) -> float:

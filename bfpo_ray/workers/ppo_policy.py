@@ -22,32 +22,43 @@ def _device_of(model: torch.nn.Module) -> torch.device:
 
 
 @torch.no_grad()
-def _token_logps(model: torch.nn.Module, batch: dict[str, Tensor]) -> Tensor:
+def _token_logps(model: torch.nn.Module, batch: dict[str, Tensor], temperature: float) -> Tensor:
     device = _device_of(model)
     logits = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device),
                    use_cache=False).logits
-    return token_logps(logits, batch["input_ids"].to(device)).cpu()
+    return token_logps(logits / temperature, batch["input_ids"].to(device)).cpu()
 
 
-def ppo_objective(model: torch.nn.Module, micro: dict[str, Tensor], clip_range: float
-                  ) -> tuple[Tensor, dict[str, Tensor]]:
-    """Per-example PPO clipped loss (:func:`bfpo_ray.losses.ppo_policy_loss`) plus entropy, clip fraction
-    and approximate KL to the rollout policy. ``old_logps``/``advantages`` are [rows, seq - 1], aligned
-    with :func:`bfpo_ray.logprobs.token_logps`, possibly wider than this micro-batch (trimmed here)."""
+def ppo_objective(model: torch.nn.Module, micro: dict[str, Tensor], clip_range: float, entropy_coef: float = 0.0,
+                  temperature: float = 1.0) -> tuple[Tensor, dict[str, Tensor]]:
+    """Per-example PPO loss: the clipped surrogate (:func:`bfpo_ray.losses.ppo_policy_loss`) minus an
+    entropy bonus, each summed over the response with the row weight ``loss_weights`` (absent: the
+    response mean):
+
+        loss_i = w_i * sum_t mask_t * [ max(-A_t rho_t, -A_t clip(rho_t)) - entropy_coef * H_t ]
+
+    Log-probs and entropies are those of the SAMPLING distribution, softmax(logits / temperature), so
+    the ratio is on-policy for a temperature != 1. Also returns clip fraction and approximate KL to
+    the rollout policy. ``old_logps``/``advantages`` are [rows, seq - 1], aligned with
+    :func:`bfpo_ray.logprobs.token_logps`, possibly wider than this micro-batch (trimmed here)."""
     ids = micro["input_ids"]
     width = ids.shape[1] - 1
-    logits = model(input_ids=ids, attention_mask=micro["attention_mask"], use_cache=False).logits
-    logps = token_logps(logits, ids)
+    logits = model(input_ids=ids, attention_mask=micro["attention_mask"], use_cache=False).logits[:, :-1]
+    logits = logits.float() / temperature
+    log_norm = torch.logsumexp(logits, dim=-1)
+    logps = torch.gather(logits, 2, ids[:, 1:].unsqueeze(-1)).squeeze(-1) - log_norm
     old, adv = micro["old_logps"][:, :width], micro["advantages"][:, :width]
     mask = micro["completion_mask"][:, 1:].to(logps.dtype)
-    loss = losses.ppo_policy_loss(logps, old, adv, mask, clip_range)
+    weights = micro.get("loss_weights")
+    loss = losses.ppo_policy_loss(logps, old, adv, mask, clip_range, weights)
+    entropy = log_norm - (torch.softmax(logits, dim=-1) * logits).sum(-1)
+    if entropy_coef:
+        loss = loss - entropy_coef * losses.masked_row_sums(entropy, mask, weights)
     with torch.no_grad():
-        logp_all = torch.log_softmax(logits[:, :-1].float(), dim=-1)
-        entropy = -(logp_all.exp() * logp_all).sum(-1)
         ratio = torch.exp(logps.detach() - old)
         count = mask.sum(-1).clamp(min=1.0)
         stats = {
-            "entropy": (entropy * mask).sum(-1) / count,
+            "entropy": (entropy.detach() * mask).sum(-1) / count,
             "clipfrac": (((ratio - 1).abs() > clip_range).float() * mask).sum(-1) / count,
             "approx_kl": (0.5 * (logps.detach() - old) ** 2 * mask).sum(-1) / count,
         }
@@ -62,12 +73,14 @@ class PPOPolicyWorker(PolicyWorker):
     def _objective(self, micro: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         if "advantages" not in micro:
             return super()._objective(micro)
-        return ppo_objective(self.model, micro, self.spec.algorithm.clip_range)
+        a = self.spec.algorithm
+        return ppo_objective(self.model, micro, a.clip_range, a.entropy_coef, self.spec.sampling_temperature)
 
     def token_logps(self, batch: dict[str, Tensor]) -> Tensor:
-        """log pi(x_t | x_<t) [rows, seq - 1] under the current weights (the rollout policy's log-probs)."""
+        """log pi(x_t | x_<t) [rows, seq - 1] under the current weights and the sampling temperature
+        (the rollout policy's log-probs)."""
         self.model.eval()
-        return _token_logps(self.model, batch)
+        return _token_logps(self.model, batch, self.spec.sampling_temperature)
 
     def weight_buckets(self, bucket_mb: float) -> tuple[int, int]:
         """Plan the weight-sync buckets (parameters in named_parameters order): (buckets, total bytes)."""
@@ -91,5 +104,6 @@ class PPOPolicyWorker(PolicyWorker):
 class PPOReferenceWorker(ReferenceWorker):
     """The frozen reference with per-token log-probs for the KL penalty."""
 
-    def token_logps(self, batch: dict[str, Tensor]) -> Tensor:
-        return _token_logps(self.model, batch)
+    def token_logps(self, batch: dict[str, Tensor], temperature: float = 1.0) -> Tensor:
+        """log pi_ref(x_t | x_<t) [rows, seq - 1] of softmax(logits / temperature)."""
+        return _token_logps(self.model, batch, temperature)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +95,7 @@ class ScalarSpec:
     lr: float | None = None  # None: optim.lr
     value_clip_range: float = 0.2
     torch_threads: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
+    zero_head: bool = False  # critic from a causal LM: start the value head at 0 (V = 0 everywhere)
 
 
 class ScalarModelWorker:
@@ -111,6 +111,10 @@ class ScalarModelWorker:
         self.tokenizer = load_tokenizer(spec.model)
         self.model = load_scalar_model(spec.model.path, spec.model.dtype, spec.model.trust_remote_code,
                                        self.tokenizer.pad_token_id).to(self.device)
+        if spec.zero_head:
+            with torch.no_grad():
+                for param in _head(self.model).parameters():
+                    param.zero_()
         self.trainable, self.total = apply_trainable_patterns(self.model, spec.model.trainable_patterns)
         o = spec.optim
         self.optimizer = torch.optim.AdamW(
@@ -165,7 +169,7 @@ class ScalarModelWorker:
             values = token_scores(self.model, micro["input_ids"], micro["attention_mask"])[:, :-1]
             mask = micro["completion_mask"][:, 1:]
             loss = losses.value_loss(values, micro["old_values"][:, :width], micro["returns"][:, :width], mask,
-                                     self.spec.value_clip_range)
+                                     self.spec.value_clip_range, micro.get("loss_weights"))
             return loss, {"value_loss": loss.detach()}
         scores = sequence_scores(self.model, micro["input_ids"], micro["attention_mask"])
         n = scores.shape[0] // 2

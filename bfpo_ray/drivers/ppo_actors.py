@@ -1,0 +1,107 @@
+"""The actors of a PPO run: who they are, how they start, what they cost.
+
+    policy (trains), reference (frozen, KL), rollout engine(s), reward (rm + cm, or the oracle),
+    critic(s): ``reward`` always, ``cost`` for lagrangian; baseline engine (bilinear: frozen SFT weights)
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import ray
+
+from actors.critic import spawn_scalar
+from actors.ppo import spawn_ppo_policy, spawn_ppo_reference, spawn_rollout_engines
+from actors.reward import spawn_reward
+from bfpo_ray.config import ConfigError, ModelConfig, RunConfig
+from bfpo_ray.usage import Usage, actor_cpu_seconds
+from bfpo_ray.workers.modeling import load_tokenizer
+from bfpo_ray.workers.policy import PolicySpec
+from bfpo_ray.workers.scalar_model import ScalarSpec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Actors:
+    policy: Any
+    reference: Any
+    engines: list
+    reward: Any
+    critics: dict[str, Any]  # "reward" (always) and "cost" (lagrangian)
+    baseline: Any | None  # bilinear: a rollout engine that keeps the reference weights
+
+
+def check_scorer_tokenizers(cfg: RunConfig) -> None:
+    """Reward and cost models score the policy's token ids as they are: their vocabularies must match."""
+    if cfg.reward.source != "models":
+        return
+    vocab = load_tokenizer(cfg.model).get_vocab()
+    for key in ("reward_model", "cost_model"):
+        path = getattr(cfg.reward, key)
+        if path and load_tokenizer(ModelConfig(path=path)).get_vocab() != vocab:
+            raise ConfigError(f"reward.{key}: the tokenizer of {path} differs from the policy's "
+                              f"({cfg.model.tokenizer_path or cfg.model.path}); rollouts are scored as token ids")
+
+
+def spawn_actors(cfg: RunConfig, updates: int) -> Actors:
+    a, t = cfg.algorithm, cfg.trainer
+    policy_spec = PolicySpec(model=cfg.model, optim=cfg.optim, algorithm=a, total_steps=updates,
+                             micro_batch_size=t.micro_batch_size, seed=t.seed, torch_threads=cfg.policy.torch_threads,
+                             sampling_temperature=cfg.rollout.temperature)
+    policy = spawn_ppo_policy(policy_spec, cfg.policy)
+    reference = spawn_ppo_reference(cfg.model, cfg.reference)
+    engines = spawn_rollout_engines(cfg.model, cfg.rollout, t.seed)
+    reward = spawn_reward(cfg.reward, cfg.model)
+    names = ["reward", "cost"] if a.reward == "lagrangian" else ["reward"]
+    critics = {name: spawn_scalar(critic_spec(cfg, name, updates), cfg.critic) for name in names}
+    baseline = spawn_rollout_engines(cfg.model, replace(cfg.rollout, num_workers=1), t.seed)[0] \
+        if a.reward == "bilinear" else None
+    actors = Actors(policy, reference, engines, reward, critics, baseline)
+    log.info("ppo actors: policy %s, critics %s", ray.get(policy.describe.remote()),
+             ray.get([c.describe.remote() for c in critics.values()]))
+    return actors
+
+
+def critic_spec(cfg: RunConfig, name: str, updates: int) -> ScalarSpec:
+    """The reward (cost) critic starts from ``critic.path``; else, by ``critic.init``, from the policy's
+    backbone with a zero value head (V = 0: no scale to unlearn) or from the reward (cost) model."""
+    scorer = cfg.reward.reward_model if name == "reward" else cfg.reward.cost_model
+    from_scorer = cfg.critic.path is None and cfg.critic.init == "reward_model"
+    path = cfg.critic.path or (scorer if from_scorer else cfg.model.path)
+    patterns = cfg.model.trainable_patterns + ["score"] if cfg.model.trainable_patterns else []
+    model = ModelConfig(path=path, tokenizer_path=cfg.model.tokenizer_path or cfg.model.path, dtype=cfg.model.dtype,
+                        trust_remote_code=cfg.model.trust_remote_code, trainable_patterns=patterns,
+                        gradient_checkpointing=cfg.model.gradient_checkpointing)
+    return ScalarSpec(kind="critic", model=model, optim=cfg.optim, total_steps=updates,
+                      micro_batch_size=cfg.trainer.micro_batch_size, seed=cfg.trainer.seed + 1,
+                      lr=cfg.algorithm.critic_lr, value_clip_range=cfg.algorithm.value_clip_range,
+                      torch_threads=cfg.critic.torch_threads, zero_head=cfg.critic.path is None and not from_scorer)
+
+
+def count_tokens(usage: Usage, metrics: dict[str, float], cfg: RunConfig, n_critics: int) -> None:
+    """Tokens of one rollout batch: generated; run forward by the reference, the old-policy pass,
+    the critics and the reward/cost models; trained by the policy and critics in every PPO epoch.
+    The bilinear baseline's responses (generated and scored once per prompt) are counted when made."""
+    rollout = int(metrics["rollout_tokens"])
+    scorers = 2 if cfg.reward.source == "models" else 0
+    usage.generated_tokens += int(metrics["generated_tokens"]) + int(metrics.get("baseline_generated_tokens", 0))
+    usage.forward_tokens += rollout * (2 + n_critics + scorers) + int(metrics.get("baseline_scored_tokens", 0))
+    usage.trained_tokens += rollout * cfg.algorithm.ppo_epochs * (1 + n_critics)
+
+
+def record_usage(usage: Usage, cfg: RunConfig, actors: Actors, wall_seconds: float, out: Path) -> None:
+    """CPU seconds of every role's actors and the wall time, written as ``usage.json``."""
+    usage.wall_seconds = wall_seconds
+    roles = [("policy", actors.policy, cfg.policy), ("reference", actors.reference, cfg.reference),
+             ("reward", actors.reward, cfg.reward)]
+    roles += [("rollout", e, cfg.rollout) for e in actors.engines]
+    roles += [("critic", c, cfg.critic) for c in actors.critics.values()]
+    if actors.baseline is not None:
+        roles.append(("rollout", actors.baseline, cfg.rollout))
+    for name, actor, role in roles:
+        usage.add_role(name, actor_cpu_seconds(actor), role.num_gpus_per_worker, wall_seconds)
+    usage.save(out)

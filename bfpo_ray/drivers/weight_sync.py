@@ -1,0 +1,23 @@
+"""Policy -> rollout-engine weight sync, driven from the controller in size-bounded buckets."""
+
+from __future__ import annotations
+
+import time
+
+import ray
+
+
+def sync_policy_weights(policy, engines: list, bucket_mb: float) -> dict[str, float]:
+    """Send the policy's weights to every engine in buckets: one object per bucket, at most two in flight."""
+    start = time.perf_counter()
+    buckets, nbytes = ray.get(policy.weight_buckets.remote(bucket_mb))
+    in_flight: list[list] = []
+    for index in range(buckets):
+        bucket = policy.weight_bucket.remote(index)
+        in_flight.append([engine.update_weights.remote(bucket) for engine in engines])
+        if len(in_flight) > 2:
+            ray.get(in_flight.pop(0))
+    for calls in in_flight:
+        ray.get(calls)
+    return {"weight_sync_seconds": time.perf_counter() - start, "weight_sync_buckets": buckets,
+            "weight_sync_mb": nbytes / 2**20}
