@@ -5,11 +5,18 @@ every tensor goes into a ``.safetensors`` file and the rest of the nested struct
 ``.json`` file that refers to the tensors by key. A checkpoint directory is written under a
 temporary name and renamed into place, so a crash never leaves a half-written
 ``step-*`` directory behind and the previous checkpoints stay intact.
+
+The last file written into a directory, just before the rename, is ``MANIFEST.json``: the
+size and SHA-256 of every other file. It is the completeness marker: :func:`verify_directory`
+checks it, and :func:`latest_checkpoint` skips (with a warning) a checkpoint that fails the
+check, so a torn file never reaches a resume while an intact older checkpoint exists.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
 import random
 import re
@@ -22,7 +29,11 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+log = logging.getLogger(__name__)
+
 _STEP_DIR = re.compile(r"^step-(\d+)$")
+_STALE = re.compile(r"^\.step-\d+\.(tmp|old|sharded)|^\.publish\.tmp")
+MANIFEST = "MANIFEST.json"
 _TENSOR = "__tensor__"
 _TUPLE = "__tuple__"
 
@@ -91,6 +102,7 @@ def atomic_directory(final: Path) -> Iterator[Path]:
     tmp.mkdir()
     try:
         yield tmp
+        write_manifest(tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -101,6 +113,60 @@ def atomic_directory(final: Path) -> Iterator[Path]:
         shutil.rmtree(old)
     else:
         tmp.rename(final)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.rglob("*") if p.is_file() and p.name != MANIFEST)
+
+
+def write_manifest(directory: Path) -> None:
+    """Write ``MANIFEST.json`` (size + SHA-256 of every file below ``directory``), flushed to disk."""
+    entries = {str(p.relative_to(directory)): {"bytes": p.stat().st_size, "sha256": _sha256(p)}
+               for p in _files(directory)}
+    with (directory / MANIFEST).open("w") as f:
+        json.dump({"files": entries}, f, indent=1)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def verify_directory(directory: Path) -> str | None:
+    """None when ``directory`` matches its ``MANIFEST.json``, else what is wrong (one phrase naming the file)."""
+    directory = Path(directory)
+    manifest = directory / MANIFEST
+    if not manifest.is_file():
+        return f"{directory} has no {MANIFEST} (its save did not finish)"
+    try:
+        entries = json.loads(manifest.read_text())["files"]
+    except (ValueError, KeyError) as err:
+        return f"{manifest} is unreadable ({err})"
+    for name, expected in entries.items():
+        path = directory / name
+        if not path.is_file():
+            return f"{path} is missing"
+        if path.stat().st_size != expected["bytes"]:
+            return f"{path} has {path.stat().st_size} bytes, {expected['bytes']} were written"
+        if _sha256(path) != expected["sha256"]:
+            return f"{path} does not match its checksum"
+    return None
+
+
+def remove_stale(root: Path) -> list[Path]:
+    """Delete leftovers of killed saves (``.step-*.tmp-*``, ``.step-*.old-*``, ``.publish.tmp``) under ``root``."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    stale = [p for p in root.iterdir() if p.is_dir() and _STALE.match(p.name)]
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    return stale
 
 
 def step_dir(root: Path, step: int) -> Path:
@@ -117,8 +183,14 @@ def list_checkpoints(root: Path) -> list[tuple[int, Path]]:
 
 
 def latest_checkpoint(root: Path) -> Path | None:
-    found = list_checkpoints(root)
-    return found[-1][1] if found else None
+    """The newest checkpoint under ``root`` that passes :func:`verify_directory`; newer broken ones are
+    skipped with a warning."""
+    for _, path in reversed(list_checkpoints(root)):
+        problem = verify_directory(path)
+        if problem is None:
+            return path
+        log.warning("skipping checkpoint %s: %s", path.name, problem)
+    return None
 
 
 def prune_checkpoints(root: Path, keep_last: int) -> None:
@@ -130,6 +202,7 @@ def prune_checkpoints(root: Path, keep_last: int) -> None:
 def publish_files(source: Path, destination: Path) -> None:
     """Move every file of ``source`` into ``destination`` with atomic per-file renames."""
     destination.mkdir(parents=True, exist_ok=True)
+    (Path(source) / MANIFEST).unlink(missing_ok=True)  # a model directory is checked by its loaders instead
     for item in sorted(Path(source).iterdir()):
         os.replace(item, destination / item.name)
     Path(source).rmdir()

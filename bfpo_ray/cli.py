@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import sys
 
@@ -10,15 +11,28 @@ from bfpo_ray.config import ConfigError, load_config
 from bfpo_ray.data.errors import DataError
 from bfpo_ray.drivers.setup import TrainingStopped
 
+WHERE = """algorithms: sft, bfpo, dpo, ipo (offline); rm, cm (reward and cost models); ppo (bilinear, linear,
+  lagrangian rewards)
+configs:    configs/demo/*.yaml (SFT and the offline methods on the safety world), configs/world/*.yaml
+  (rm, cm, ppo on the safety world), configs/cluster/*.yaml (real data sets, GPUs)
+keys:       every key with its default and meaning is in bfpo_ray/config.py (one dataclass per section);
+  README.md explains them by topic. Override any key on the command line: trainer.max_steps=100"""
+
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bfpo-ray", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="bfpo-ray", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=WHERE,
+        description="Align language models with BFPO and its DPO/IPO/PPO baselines on Ray actors.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, help_text in (("train", "train one model (sft, bfpo, dpo, ipo, rm, cm, ppo)"),
-                            ("eval", "evaluate a checkpoint on the safety world")):
-        cmd = sub.add_parser(name, help=help_text)
-        cmd.add_argument("--config", help="YAML config file")
-        cmd.add_argument("overrides", nargs="*", help="key=value overrides (OmegaConf dotlist)")
+    for name, help_text, config_help in (
+            ("train", "train one model (sft, bfpo, dpo, ipo, rm, cm, ppo)",
+             "run config YAML (required), e.g. configs/demo/bfpo.yaml"),
+            ("eval", "evaluate a model directory on the safety world's held-out prompts",
+             "run config YAML whose eval section is used (optional: model.path=DIR is enough)")):
+        cmd = sub.add_parser(name, help=help_text, description=help_text, epilog=WHERE,
+                             formatter_class=argparse.RawDescriptionHelpFormatter)
+        cmd.add_argument("--config", help=config_help)
+        cmd.add_argument("overrides", nargs="*", help="key=value overrides, e.g. trainer.max_steps=100")
     compare = sub.add_parser("compare", help="train and evaluate several methods side by side")
     compare.add_argument("--config", required=True, help="compare YAML (e.g. configs/demo/compare.yaml)")
     compare.add_argument("overrides", nargs="*", help="key=value overrides of the compare config")
@@ -37,11 +51,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "train":
             from bfpo_ray.drivers import train_by_algorithm
 
+            if args.config is None:
+                raise ConfigError("train needs --config FILE (e.g. configs/demo/bfpo.yaml; see bfpo-ray train --help)")
             train_by_algorithm(load_config(args.config, args.overrides))
         elif args.command == "eval":
             from bfpo_ray.eval.run import evaluate_run
 
-            evaluate_run(load_config(args.config, args.overrides))
+            evaluate_run(load_config(args.config, args.overrides, for_training=False))
         elif args.command == "compare":
             from bfpo_ray.compare.config import load_compare_config
             from bfpo_ray.compare.runner import run_compare
@@ -59,4 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, DataError, TrainingStopped) as err:
         print(f"bfpo-ray: error: {err}", file=sys.stderr)
         return 2 if isinstance(err, ConfigError) else 1
+    except OSError as err:
+        if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        print(f"bfpo-ray: error: disk full while writing {err.filename or 'a file'}; the checkpoints already "
+              "written are intact: free space and resume with trainer.resume=auto", file=sys.stderr)
+        return 1
     return 0

@@ -1,4 +1,5 @@
-"""Per-step metrics: one JSON object per line in ``metrics.jsonl`` plus TensorBoard events."""
+"""Per-step metrics: one JSON object per line in ``metrics.jsonl``, TensorBoard events and the console's
+progress line."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from typing import Any
 
 from torch.utils.tensorboard import SummaryWriter
 
+from bfpo_ray.progress import ProgressLine
+
 
 def _clean(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
@@ -17,13 +20,18 @@ def _clean(value: Any) -> Any:
 
 
 class RunLog:
-    """Appends metrics; on resume from step k, entries after step k are dropped first."""
+    """Appends metrics; on resume from step k, entries after step k are dropped first.
 
-    def __init__(self, output_dir: str | Path, resume_step: int = 0) -> None:
+    ``total`` (the run's step count) feeds the console's progress line (step/total and ETA);
+    ``progress=False`` keeps the console quiet.
+    """
+
+    def __init__(self, output_dir: str | Path, resume_step: int = 0, total: int = 0, progress: bool = True) -> None:
         self.path = Path(output_dir) / "metrics.jsonl"
         self._truncate_after(resume_step)
         self._file = self.path.open("a", encoding="utf-8")
         self._tb = SummaryWriter(log_dir=str(Path(output_dir) / "tensorboard"), purge_step=resume_step + 1)
+        self._progress = ProgressLine(total, resume_step) if progress else None
 
     def _truncate_after(self, step: int) -> None:
         if not self.path.exists():
@@ -38,10 +46,14 @@ class RunLog:
         for key, value in metrics.items():
             if isinstance(value, int | float) and math.isfinite(value):
                 self._tb.add_scalar(key, value, step)
+        if self._progress is not None:
+            self._progress.update(step, metrics)
 
     def close(self) -> None:
         self._file.close()
         self._tb.close()
+        if self._progress is not None:
+            self._progress.close()
 
 
 def read_metrics(output_dir: str | Path) -> list[dict[str, Any]]:

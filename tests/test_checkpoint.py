@@ -6,15 +6,18 @@ import pytest
 import torch
 
 from bfpo_ray.checkpoint import (
+    MANIFEST,
     atomic_directory,
     latest_checkpoint,
     list_checkpoints,
     load_state,
     prune_checkpoints,
+    remove_stale,
     rng_state,
     save_state,
     set_rng_state,
     step_dir,
+    verify_directory,
 )
 from bfpo_ray.data.schedule import BatchSchedule
 
@@ -61,7 +64,8 @@ def test_atomic_directory_leaves_nothing_on_failure(tmp_path):
 
 def test_retention_and_latest(tmp_path):
     for step in (2, 10, 4, 8):
-        step_dir(tmp_path, step).mkdir()
+        with atomic_directory(step_dir(tmp_path, step)) as tmp:
+            (tmp / "trainer_state.json").write_text("{}")
     (tmp_path / ".step-00000012.tmp-1").mkdir()  # an unfinished write is never picked
     assert [s for s, _ in list_checkpoints(tmp_path)] == [2, 4, 8, 10]
     assert latest_checkpoint(tmp_path) == step_dir(tmp_path, 10)
@@ -80,3 +84,59 @@ def test_batch_schedule_is_a_pure_function_of_the_step():
     assert [a.indices(s) for s in range(3, 6)] != epoch0  # the next epoch is reshuffled
     with pytest.raises(ValueError, match="cannot fill one batch"):
         BatchSchedule(2, 3, seed=0)
+
+
+def _checkpoint(root, step, payload=b"x" * 1000):
+    with atomic_directory(step_dir(root, step)) as tmp:
+        (tmp / "model.safetensors").write_bytes(payload)
+        (tmp / "trainer_state.json").write_text("{}")
+    return step_dir(root, step)
+
+
+def test_torn_checkpoint_is_skipped_for_the_newest_intact_one(tmp_path, caplog):
+    _checkpoint(tmp_path, 2)
+    newest = _checkpoint(tmp_path, 4)
+    assert verify_directory(newest) is None and (newest / MANIFEST).is_file()
+    with (newest / "model.safetensors").open("r+b") as f:
+        f.truncate(10)  # torn by a crash of the file system or a copy
+    assert "model.safetensors has 10 bytes, 1000 were written" in verify_directory(newest)
+    caplog.set_level("WARNING")
+    assert latest_checkpoint(tmp_path) == step_dir(tmp_path, 2)
+    assert "skipping checkpoint step-00000004" in caplog.text and "model.safetensors" in caplog.text
+    (newest / "model.safetensors").write_bytes(b"y" * 1000)  # same size, other bytes
+    assert "does not match its checksum" in verify_directory(newest)
+    (step_dir(tmp_path, 2) / MANIFEST).unlink()  # a save killed before its last file
+    assert latest_checkpoint(tmp_path) is None
+
+
+def test_stale_leftovers_of_killed_saves_are_removed(tmp_path):
+    keep = _checkpoint(tmp_path, 2)
+    for name in (".step-00000004.tmp-123", ".step-00000002.old-9", ".publish.tmp"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "model.safetensors").write_bytes(b"0" * 10)
+    removed = remove_stale(tmp_path)
+    assert sorted(p.name for p in removed) == [".publish.tmp", ".step-00000002.old-9", ".step-00000004.tmp-123"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [keep.name]
+
+
+def test_disk_full_while_saving_keeps_every_earlier_checkpoint(tmp_path, monkeypatch):
+    import errno
+
+    import bfpo_ray.checkpoint as checkpoint
+
+    first = step_dir(tmp_path, 2)
+    with atomic_directory(first) as tmp:
+        save_state({"step": 2, "w": torch.ones(3)}, tmp, "trainer_state")
+
+    def full_disk(tensors, filename, metadata=None):
+        with open(filename, "wb") as f:
+            f.write(b"partial")  # the write gets part way, then the disk is full
+        raise OSError(errno.ENOSPC, "No space left on device", filename)
+
+    monkeypatch.setattr(checkpoint, "save_file", full_disk)
+    with pytest.raises(OSError, match="No space left"), atomic_directory(step_dir(tmp_path, 4)) as tmp:
+        save_state({"step": 4, "w": torch.zeros(3)}, tmp, "trainer_state")
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [first.name]  # no torn step-4, no temp dir
+    assert latest_checkpoint(tmp_path) == first
+    assert torch.equal(load_state(first, "trainer_state")["w"], torch.ones(3))

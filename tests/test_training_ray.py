@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from bfpo_ray.checkpoint import load_state
-from bfpo_ray.config import load_config
+from bfpo_ray.config import ConfigError, load_config
 from bfpo_ray.drivers.offline import train
 from bfpo_ray.drivers.setup import TrainingStopped
 from bfpo_ray.eval.run import evaluate_run
@@ -65,13 +65,13 @@ def test_bfpo_run_writes_hf_checkpoint_metrics_and_config(world_dir, tmp_path, r
 
 def test_reference_cache_is_reused_and_keyed_by_data(world_dir, tmp_path, ray_cluster, caplog):
     cache = tmp_path / "cache"
-    train(config(world_dir, tmp_path, **{"data.cache_dir": cache, "trainer.max_steps": 1}))
+    again = {"data.cache_dir": cache, "trainer.max_steps": 1, "trainer.overwrite": True}
+    train(config(world_dir, tmp_path, **again))
     first = sorted(cache.iterdir())
     caplog.set_level("INFO")
-    train(config(world_dir, tmp_path, **{"data.cache_dir": cache, "trainer.max_steps": 1}))
+    train(config(world_dir, tmp_path, **again))
     assert sorted(cache.iterdir()) == first and "cache hit" in caplog.text
-    train(config(world_dir, tmp_path, **{"data.cache_dir": cache, "trainer.max_steps": 1,
-                                         "data.train[0].fraction": 0.06}))
+    train(config(world_dir, tmp_path, **again, **{"data.train[0].fraction": 0.06}))
     assert len(list(cache.iterdir())) == len(first) + 1  # new data, new entry (buffer unchanged)
 
 
@@ -90,7 +90,7 @@ def test_resume_after_exit_matches_an_uninterrupted_run(world_dir, tmp_path, ray
 
 
 def test_resume_from_an_explicit_bad_path_is_refused(world_dir, tmp_path, ray_cluster):
-    with pytest.raises(TrainingStopped, match="not a checkpoint directory"):
+    with pytest.raises(ConfigError, match="trainer.resume.*nowhere is not a checkpoint directory"):
         train(config(world_dir, tmp_path, **{"trainer.resume": str(tmp_path / "nowhere")}))
 
 

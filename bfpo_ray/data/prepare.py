@@ -64,7 +64,11 @@ def encode_sources(
     summary = describe(loaded)
     log.info("%s", summary)
     records = mix(loaded, seed)
+    before = encoder.truncated_prompts
     examples: list[Encoded] = [
         encoder.sft(r) if isinstance(r, SftRecord) else encoder.pair(r) for r in records
     ]
+    if encoder.truncated_prompts > before:
+        log.warning("%d of %d prompts were longer than data.max_prompt_length=%d and lost their beginning",
+                    encoder.truncated_prompts - before, len(records), encoder.max_prompt_length)
     return EncodedSet(examples=examples, summary=summary)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
+from bfpo_ray.config import ConfigError
 from bfpo_ray.data.records import PairRecord, SftRecord
 
 
@@ -46,10 +47,24 @@ class ChatEncoder:
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.max_prompt_length = max_prompt_length
+        self.truncated_prompts = 0  # prompts cut to max_prompt_length so far (reported by the data loader)
+        closing = self.template_tail()
+        if max_prompt_length <= closing:
+            raise ConfigError(f"config key 'data.max_prompt_length': {max_prompt_length} tokens leave no room for "
+                              f"prompt text (the chat template's end after the question alone takes {closing}): "
+                              "raise data.max_prompt_length and data.max_length")
+
+    def template_tail(self) -> int:
+        """Tokens the chat template adds after the last user message (left truncation keeps them first)."""
+        marker = "\u2063question\u2063"
+        text = self.tokenizer.apply_chat_template([{"role": "user", "content": marker}], tokenize=False,
+                                                  add_generation_prompt=True)
+        return len(self.tokenizer(text[text.rindex(marker) + len(marker):], add_special_tokens=False)["input_ids"])
 
     def prompt(self, messages: Sequence[dict[str, str]]) -> list[int]:
         text = self.tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
         ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        self.truncated_prompts += len(ids) > self.max_prompt_length
         return ids[-self.max_prompt_length :]
 
     def response(self, text: str, prompt_len: int) -> list[int]:

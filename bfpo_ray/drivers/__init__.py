@@ -11,6 +11,9 @@ def train_by_algorithm(cfg: RunConfig) -> Path:
     """Run the driver of ``cfg.algorithm.name``; returns the run directory."""
     if cfg.algorithm.name == "ppo":
         from bfpo_ray.drivers.ppo import train
+        from bfpo_ray.drivers.setup import start_checks
+
+        start_checks(cfg)  # the offline and rm/cm drivers run these checks themselves
     elif cfg.algorithm.name in ("rm", "cm"):
         from bfpo_ray.drivers.scalar import train
     else:

@@ -23,13 +23,14 @@ from bfpo_ray.config import RunConfig
 from bfpo_ray.data.prepare import EncodedSet, encode_sources
 from bfpo_ray.data.schedule import BatchSchedule
 from bfpo_ray.data.tokenize import ChatEncoder, pad_id_of
+from bfpo_ray.drivers.recovery import with_recovery
 from bfpo_ray.drivers.setup import (
     StepPlan,
     TrainingStopped,
+    batch_schedule,
     checkpoints_dir,
-    ensure_world,
     prepare_run_dir,
-    resume_point,
+    start_checks,
     total_steps,
 )
 from bfpo_ray.ray_session import ray_session
@@ -60,40 +61,49 @@ class Stream:
 def train(cfg: RunConfig) -> Path:
     """Run one offline training job; returns the run directory holding the final HF checkpoint."""
     began = time.perf_counter()
-    ensure_world(cfg)
+    start_checks(cfg)  # paths, models, resume checkpoint, run dir: before anything heavy
     tokenizer = load_tokenizer(cfg.model)
     pad_id = pad_id_of(tokenizer)
     streams = load_streams(cfg, tokenizer)  # every record validated before anything is written
     out = prepare_run_dir(cfg)
     steps = total_steps(cfg, streams[0].schedule.steps_per_epoch)
     with ray_session(cfg.ray):
-        roles = {"policy": cfg.policy} if cfg.algorithm.name == "sft" else {"policy": cfg.policy,
-                                                                            "reference": cfg.reference}
-        placements = Placements(roles, cfg.ray.placement_strategy)
-        try:
-            usage = Usage()
-            if cfg.algorithm.name != "sft":
-                attach_reference_logps(cfg, streams, pad_id, placements, usage)
-            policy = PolicyGroup(policy_spec(cfg, steps), cfg.policy, placements.get("policy"))
-            info = policy.describe()
-            log.info("policy: %s", info)
-            usage.parameters = int(info["total_parameters"])
-            start = restore(policy, cfg)
-            run_log = RunLog(out, start)
-            try:
-                done = run_steps(cfg, policy, streams, pad_id, start, steps, run_log, usage)
-            finally:
-                run_log.close()
-            record_usage(usage, policy, cfg, began, out)
-            if done < steps:
-                log.info("exiting after step %d of %d (trainer.exit_after_steps); resume with trainer.resume=auto",
-                         done, steps)
-                return out
-            policy.save_pretrained(str(out))
-        finally:
-            placements.close()
-    log.info("finished %d steps; HF checkpoint in %s", steps, out)
+        done = with_recovery(cfg, lambda resume: attempt(cfg, streams, pad_id, steps, resume, began))
+    if done < steps:
+        log.info("exiting after step %d of %d (trainer.exit_after_steps); resume with trainer.resume=auto",
+                 done, steps)
+    else:
+        log.info("finished %d steps; HF checkpoint in %s", steps, out)
     return out
+
+
+def attempt(cfg: RunConfig, streams: list[Stream], pad_id: int, steps: int, resume: Path | None,
+            began: float) -> int:
+    """Build the actor groups, resume, train, save; the steps done. The actors go away whatever happens."""
+    out = Path(cfg.trainer.output_dir)
+    roles = {"policy": cfg.policy} if cfg.algorithm.name == "sft" else {"policy": cfg.policy,
+                                                                        "reference": cfg.reference}
+    placements = Placements(roles, cfg.ray.placement_strategy)
+    try:
+        usage = Usage()
+        if cfg.algorithm.name != "sft":
+            attach_reference_logps(cfg, streams, pad_id, placements, usage)
+        policy = PolicyGroup(policy_spec(cfg, steps), cfg.policy, placements.get("policy"))
+        info = policy.describe()
+        log.info("policy: %s", info)
+        usage.parameters = int(info["total_parameters"])
+        start = restore(policy, cfg, resume)
+        run_log = RunLog(out, start, total=steps)
+        try:
+            done = run_steps(cfg, policy, streams, pad_id, start, steps, run_log, usage)
+        finally:
+            run_log.close()
+        record_usage(usage, policy, cfg, began, out)
+        if done == steps:
+            policy.save_pretrained(str(out))
+        return done
+    finally:
+        placements.close()
 
 
 def load_streams(cfg: RunConfig, tokenizer) -> list[Stream]:
@@ -102,11 +112,11 @@ def load_streams(cfg: RunConfig, tokenizer) -> list[Stream]:
     t = cfg.trainer
     train_set = encode_sources(cfg.data.train, cfg.data, encoder, t.seed)
     streams = [Stream("safety" if cfg.data.buffer else "train", train_set,
-                      BatchSchedule(len(train_set.examples), t.train_batch_size, t.seed))]
+                      batch_schedule(len(train_set.examples), cfg.data.train, t.train_batch_size, t.seed))]
     if cfg.data.buffer:
         buffer_set = encode_sources(cfg.data.buffer, cfg.data, encoder, t.seed + 1)
-        streams.append(Stream("buffer", buffer_set,
-                              BatchSchedule(len(buffer_set.examples), t.train_batch_size, t.seed + 1)))
+        streams.append(Stream("buffer", buffer_set, batch_schedule(len(buffer_set.examples), cfg.data.buffer,
+                                                                   t.train_batch_size, t.seed + 1)))
     return streams
 
 
@@ -150,9 +160,8 @@ def policy_spec(cfg: RunConfig, steps: int) -> PolicySpec:
     )
 
 
-def restore(policy: PolicyGroup, cfg: RunConfig) -> int:
-    """Load the resume checkpoint into every policy rank; the number of steps already done."""
-    path = resume_point(cfg)
+def restore(policy: PolicyGroup, cfg: RunConfig, path: Path | None) -> int:
+    """Load checkpoint ``path`` (None: a fresh start) into every policy rank; the number of steps already done."""
     if path is None:
         return 0
     state = policy.load_checkpoint(str(path))

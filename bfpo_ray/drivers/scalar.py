@@ -15,6 +15,7 @@ import json
 import logging
 import random
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import ray
@@ -25,7 +26,15 @@ from bfpo_ray.config import RunConfig
 from bfpo_ray.data.prepare import EncodedSet, encode_sources
 from bfpo_ray.data.schedule import BatchSchedule
 from bfpo_ray.data.tokenize import ChatEncoder, pad_id_of
-from bfpo_ray.drivers.setup import StepPlan, checkpoints_dir, ensure_world, prepare_run_dir, resume_point, total_steps
+from bfpo_ray.drivers.recovery import with_recovery
+from bfpo_ray.drivers.setup import (
+    StepPlan,
+    batch_schedule,
+    checkpoints_dir,
+    prepare_run_dir,
+    start_checks,
+    total_steps,
+)
 from bfpo_ray.ray_session import ray_session
 from bfpo_ray.run_log import RunLog
 from bfpo_ray.usage import Usage, actor_cpu_seconds
@@ -49,8 +58,7 @@ def split_by_prompt(data: EncodedSet, fraction: float, seed: int) -> tuple[list[
 def train(cfg: RunConfig) -> Path:
     """Train a reward or cost model; returns the run dir (HF weights + ``heldout.json``)."""
     kind = KIND[cfg.algorithm.name]
-    out = prepare_run_dir(cfg)
-    ensure_world(cfg)
+    start_checks(cfg)
     t = cfg.trainer
     tokenizer = load_tokenizer(cfg.model)
     pad_id = pad_id_of(tokenizer)
@@ -58,33 +66,77 @@ def train(cfg: RunConfig) -> Path:
                                                                 cfg.data.max_prompt_length), t.seed)
     train_idx, held_idx = split_by_prompt(data, cfg.algorithm.heldout_fraction, t.seed)
     log.info("%s model: %d training pairs, %d held-out pairs", kind, len(train_idx), len(held_idx))
-    schedule = BatchSchedule(len(train_idx), t.train_batch_size, t.seed)
+    schedule = batch_schedule(len(train_idx), cfg.data.train, t.train_batch_size, t.seed)
+    out = prepare_run_dir(cfg)  # only once the data is known good
     steps = total_steps(cfg, schedule.steps_per_epoch)
     spec = ScalarSpec(kind=kind, model=cfg.model, optim=cfg.optim, total_steps=steps,
                       micro_batch_size=t.micro_batch_size, seed=t.seed, torch_threads=cfg.policy.torch_threads)
-    usage = Usage()
-    wall_start = time.perf_counter()
+    run = ScalarRun(cfg, spec, data, train_idx, held_idx, schedule, pad_id, steps)
     with ray_session(cfg.ray):
-        worker = spawn_scalar(spec, cfg.policy)
-        info = ray.get(worker.describe.remote())
-        log.info("%s model: %s", kind, info)
-        usage.parameters = int(info.get("total_parameters", 0))
-        start = 0
-        path = resume_point(cfg)
-        if path is not None:
-            start = int(ray.get(worker.load_checkpoint.remote(str(path)))["step"])
-            log.info("resumed from %s at step %d", path, start)
-        run_log = RunLog(out, start)
-        plan = StepPlan.of(cfg, steps)
-        last = plan.last
+        report = with_recovery(cfg, run.attempt)
+    if report is None:
+        log.info("exiting after step %d of %d; resume with trainer.resume=auto", StepPlan.of(cfg, steps).last, steps)
+    else:
+        log.info("%s model in %s; held-out %s", kind, out, report["heldout"])
+    return out
+
+
+@dataclass
+class ScalarRun:
+    """What one rm/cm run trains on; :meth:`attempt` is the part a lost actor repeats."""
+
+    cfg: RunConfig
+    spec: ScalarSpec
+    data: EncodedSet
+    train_idx: list[int]
+    held_idx: list[int]
+    schedule: BatchSchedule
+    pad_id: int
+    steps: int
+
+    def attempt(self, resume: Path | None) -> dict | None:
+        """Start the actor, resume, train, evaluate and save; the held-out report (None when cut short)."""
+        cfg, t, out = self.cfg, self.cfg.trainer, Path(self.cfg.trainer.output_dir)
+        usage = Usage()
+        wall_start = time.perf_counter()
+        worker = spawn_scalar(self.spec, cfg.policy)
+        try:
+            info = ray.get(worker.describe.remote())
+            log.info("%s model: %s", self.spec.kind, info)
+            usage.parameters = int(info.get("total_parameters", 0))
+            start = 0
+            if resume is not None:
+                start = int(ray.get(worker.load_checkpoint.remote(str(resume)))["step"])
+                log.info("resumed from %s at step %d", resume, start)
+            last = self.loop(worker, start, usage)
+            if last < self.steps:
+                return None
+            report = {"kind": self.spec.kind, "steps": self.steps,
+                      "heldout": evaluate_pairs(worker, self.data, self.held_idx, self.pad_id, t),
+                      "train_sample": evaluate_pairs(worker, self.data, self.train_idx[: len(self.held_idx)],
+                                                     self.pad_id, t)}
+            (out / "heldout.json").write_text(json.dumps(report, indent=2))
+            ray.get(worker.save_pretrained.remote(str(out)))
+            usage.wall_seconds = time.perf_counter() - wall_start
+            usage.add_role("policy", actor_cpu_seconds(worker), cfg.policy.num_gpus_per_worker, usage.wall_seconds)
+            usage.save(out)
+            return report
+        finally:
+            ray.kill(worker)
+
+    def loop(self, worker, start: int, usage: Usage) -> int:
+        """Steps ``start`` .. the plan's last: batch -> train_step -> log -> checkpoint; the last step done."""
+        cfg, t = self.cfg, self.cfg.trainer
+        plan = StepPlan.of(cfg, self.steps)
+        run_log = RunLog(cfg.trainer.output_dir, start, total=self.steps)
         began = time.perf_counter()
         try:
-            for step in range(start, last):
-                batch = data.collate([train_idx[i] for i in schedule.indices(step)], pad_id)
+            for step in range(start, plan.last):
+                batch = self.data.collate([self.train_idx[i] for i in self.schedule.indices(step)], self.pad_id)
                 metrics = ray.get(worker.train_step.remote(batch))
                 usage.trained_tokens += int(batch["attention_mask"].sum())
                 done = step + 1
-                metrics.update(epoch=schedule.epoch_of(done), wall_seconds=time.perf_counter() - began)
+                metrics.update(epoch=self.schedule.epoch_of(done), wall_seconds=time.perf_counter() - began)
                 if plan.logs(done):
                     run_log.log(done, metrics)
                 if plan.saves(done):
@@ -93,18 +145,7 @@ def train(cfg: RunConfig) -> Path:
                     prune_checkpoints(checkpoints_dir(cfg), t.keep_last)
         finally:
             run_log.close()
-        if last < steps:
-            log.info("exiting after step %d of %d; resume with trainer.resume=auto", last, steps)
-            return out
-        report = {"kind": kind, "steps": steps, "heldout": evaluate_pairs(worker, data, held_idx, pad_id, t),
-                  "train_sample": evaluate_pairs(worker, data, train_idx[: len(held_idx)], pad_id, t)}
-        (out / "heldout.json").write_text(json.dumps(report, indent=2))
-        ray.get(worker.save_pretrained.remote(str(out)))
-        usage.wall_seconds = time.perf_counter() - wall_start
-        usage.add_role("policy", actor_cpu_seconds(worker), cfg.policy.num_gpus_per_worker, usage.wall_seconds)
-        usage.save(out)
-    log.info("%s model in %s; held-out %s", kind, out, report["heldout"])
-    return out
+        return max(start, plan.last)
 
 
 def evaluate_pairs(worker, data: EncodedSet, indices: list[int], pad_id: int, t) -> dict[str, float]:

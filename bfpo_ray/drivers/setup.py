@@ -7,8 +7,9 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from bfpo_ray.checkpoint import latest_checkpoint
-from bfpo_ray.config import RunConfig, to_yaml
+from bfpo_ray.config import DataSourceConfig, RunConfig
+from bfpo_ray.data.errors import DataError
+from bfpo_ray.data.schedule import BatchSchedule
 
 log = logging.getLogger(__name__)
 
@@ -17,12 +18,31 @@ class TrainingStopped(RuntimeError):
     """A run stopped on purpose (NaN loss, bad resume point); the message says why and what is kept."""
 
 
+def start_checks(cfg: RunConfig) -> None:
+    """Before any tokenizing or Ray: build the world if needed, then check every path and the run dir."""
+    from bfpo_ray.drivers.preflight import check_train_inputs
+
+    ensure_world(cfg)
+    check_train_inputs(cfg)
+
+
 def prepare_run_dir(cfg: RunConfig) -> Path:
-    """Create ``trainer.output_dir`` and save the resolved config as ``config.yaml``."""
-    out = Path(cfg.trainer.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(to_yaml(cfg))
-    return out
+    """Accept the run (refusals in :mod:`bfpo_ray.drivers.run_dir`), then write ``config.yaml``.
+
+    Call it once the data is validated: a rejected run leaves the directory as it was.
+    """
+    from bfpo_ray.drivers.run_dir import open_run_dir
+
+    return open_run_dir(cfg)
+
+
+def batch_schedule(count: int, sources: list[DataSourceConfig], batch_size: int, seed: int) -> BatchSchedule:
+    """The schedule over ``count`` examples; a DataError naming the sources when they cannot fill one batch."""
+    if count < batch_size:
+        names = ", ".join(s.path for s in sources)
+        raise DataError(f"{names}: {count} usable records, fewer than one batch (trainer.train_batch_size="
+                        f"{batch_size})", "too_few")
+    return BatchSchedule(count, batch_size, seed)
 
 
 def checkpoints_dir(cfg: RunConfig) -> Path:
@@ -58,18 +78,13 @@ def _world_current(world_dir: Path, seed: int, version: str) -> bool:
 
 
 def resume_point(cfg: RunConfig) -> Path | None:
-    """The checkpoint to resume from: none, the newest one (``auto``), or an explicit path."""
-    mode = cfg.trainer.resume
-    if mode == "none":
-        return None
-    if mode == "auto":
-        found = latest_checkpoint(checkpoints_dir(cfg))
+    """The verified checkpoint to resume from: none, the newest intact one (``auto``), or an explicit path."""
+    from bfpo_ray.drivers.run_dir import resolve_resume
+
+    found = resolve_resume(cfg)
+    if cfg.trainer.resume == "auto":
         log.info("resume=auto: %s", found or "no checkpoint yet, starting fresh")
-        return found
-    path = Path(mode)
-    if not (path / "trainer_state.json").is_file():
-        raise TrainingStopped(f"trainer.resume: {path} is not a checkpoint directory (no trainer_state.json)")
-    return path
+    return found
 
 
 @dataclass(frozen=True)

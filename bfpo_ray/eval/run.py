@@ -22,6 +22,7 @@ from actors.reference import spawn_reference
 from actors.rollout import spawn_rollout
 from bfpo_ray.config import EvalConfig, RunConfig
 from bfpo_ray.data.tokenize import ChatEncoder
+from bfpo_ray.drivers.preflight import check_eval_inputs
 from bfpo_ray.drivers.setup import ensure_world
 from bfpo_ray.eval.intervals import mean, rate
 from bfpo_ray.eval.judges import ClassifierJudge, Judge, Judgement, KeywordJudge, WorldJudge
@@ -107,6 +108,7 @@ def _mc_metrics(cfg: RunConfig, rows: list[dict], tokenizer) -> dict[str, Any]:
 def evaluate_run(cfg: RunConfig, output: str | Path | None = None) -> dict[str, Any]:
     """Evaluate the model at ``cfg.model.path``; results go to ``output`` (default: that dir)."""
     ensure_world(cfg)
+    check_eval_inputs(cfg)  # model, judge and prompts: one line each, before Ray starts
     rows = read_jsonl(cfg.eval.prompts)
     prompts = [row["prompt"] for row in rows]
     tokenizer = load_tokenizer(cfg.model)

@@ -1,0 +1,109 @@
+"""Bad input ends in ONE line naming the key or file and a non-zero exit, before Ray starts.
+
+Each case runs the real command line in-process (``bfpo_ray.cli.main``) and checks its stderr.
+"""
+
+import json
+import shutil
+
+import pytest
+import ray
+
+from bfpo_ray.cli import main
+from bfpo_ray.config import load_config
+
+
+def fails(capsys, *argv):
+    """Exit code and the one error line of ``bfpo-ray *argv``; asserts there is exactly one and no traceback."""
+    code = main(list(map(str, argv)))
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("bfpo-ray: error:")]
+    assert code != 0 and len(lines) == 1 and "Traceback" not in err, err
+    assert not ray.is_initialized()  # every check happens before Ray starts
+    return code, lines[0]
+
+
+def train(world_dir, tmp_path, *overrides, config="configs/demo/bfpo.yaml"):
+    return ["train", "--config", config, f"world.dir={world_dir}", f"model.path={world_dir / 'base'}",
+            f"trainer.output_dir={tmp_path / 'run'}", "data.train[0].fraction=0.05", "data.buffer[0].fraction=0.05",
+            *overrides]
+
+
+def test_model_path_that_does_not_exist(capsys, world_dir, tmp_path):
+    _, line = fails(capsys, *train(world_dir, tmp_path, f"model.path={tmp_path / 'no' / 'model'}"))
+    assert "'model.path'" in line and "no/model does not exist" in line
+
+
+def test_truncated_model_weights_are_named(capsys, world_dir, tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(world_dir / "base", model)
+    with (model / "model.safetensors").open("r+b") as f:
+        f.truncate((model / "model.safetensors").stat().st_size // 2)
+    _, line = fails(capsys, *train(world_dir, tmp_path, f"model.path={model}"))
+    assert f"{model / 'model.safetensors'} is truncated" in line
+
+
+def test_output_dir_that_is_a_file(capsys, world_dir, tmp_path):
+    (tmp_path / "run").write_text("x")
+    _, line = fails(capsys, *train(world_dir, tmp_path))
+    assert "trainer.output_dir" in line and "is a file" in line
+
+
+@pytest.mark.parametrize(("override", "expected"), [
+    ("trainer.log_every=0", "'trainer.log_every': must be at least 1, got 0"),
+    ("trainer.resume=yes", "'trainer.resume': must be none, auto or a checkpoint directory, got a yes/no value"),
+    ("data.max_length=6", "'data.max_prompt_length': 4 tokens leave no room for prompt text"),
+])
+def test_bad_trainer_values(capsys, world_dir, tmp_path, override, expected):
+    extra = ["data.max_prompt_length=4"] if override.startswith("data.") else []
+    code, line = fails(capsys, *train(world_dir, tmp_path, override, *extra))
+    assert code == 2 and expected in line
+
+
+def test_resume_dir_is_checked_before_any_work(capsys, world_dir, tmp_path):
+    _, line = fails(capsys, *train(world_dir, tmp_path, f"trainer.resume={tmp_path / 'ckpt'}"))
+    assert "'trainer.resume'" in line and "is not a checkpoint directory" in line
+
+
+def test_data_file_smaller_than_one_batch(capsys, world_dir, tmp_path):
+    small = tmp_path / "small.jsonl"
+    small.write_text("".join((world_dir / "pku_pairs.jsonl").read_text().splitlines(keepends=True)[:5]))
+    code, line = fails(capsys, *train(world_dir, tmp_path, f"data.train[0].path={small}", "data.train[0].fraction=1",
+                                      "trainer.train_batch_size=8", "trainer.micro_batch_size=8"))
+    assert code == 1 and "small.jsonl: 5 usable records, fewer than one batch (trainer.train_batch_size=8)" in line
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_without_config(capsys):
+    code, line = fails(capsys, "train", "trainer.max_steps=1")
+    assert code == 2 and "train needs --config FILE" in line
+
+
+def test_ppo_reward_model_that_does_not_exist(capsys, world_dir, tmp_path):
+    code, line = fails(capsys, "train", "--config", "configs/world/ppo_linear.yaml", f"world.dir={world_dir}",
+                       f"model.path={world_dir / 'base'}", f"trainer.output_dir={tmp_path / 'run'}",
+                       f"reward.reward_model={tmp_path / 'rm'}", f"reward.cost_model={world_dir / 'base'}")
+    assert "'reward.reward_model'" in line and "rm does not exist" in line
+
+
+def test_eval_needs_no_training_data_and_checks_the_model_dir(capsys, world_dir, tmp_path):
+    cfg = load_config(None, [f"world.dir={world_dir}", f"model.path={world_dir / 'base'}"], for_training=False)
+    assert cfg.data.train == []
+    (tmp_path / "notes.txt").write_text("not a model")
+    _, line = fails(capsys, "eval", f"world.dir={world_dir}", f"model.path={tmp_path}")
+    assert f"'model.path': {tmp_path} is not a model directory (no config.json)" in line
+
+
+def test_classifier_judge_without_its_path(capsys, world_dir):
+    code, line = fails(capsys, "eval", f"world.dir={world_dir}", f"model.path={world_dir / 'base'}",
+                       "eval.judge=classifier")
+    assert code == 2 and "'eval.judge_path': eval.judge=classifier needs eval.judge_path" in line
+
+
+def test_compare_with_a_missing_method_config(capsys, world_dir, tmp_path):
+    compare = tmp_path / "compare.yaml"
+    compare.write_text(json.dumps({"output_dir": str(tmp_path / "cmp"), "world_dir": str(world_dir),
+                                   "methods": [{"name": "BFPO", "config": "configs/demo/nope.yaml"}]}))
+    code, line = fails(capsys, "compare", "--config", compare)
+    assert code == 2 and "method 'BFPO': config file not found: configs/demo/nope.yaml" in line
+    assert not (tmp_path / "cmp").exists()
