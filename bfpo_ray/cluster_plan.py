@@ -1,0 +1,207 @@
+"""What a run asks Ray for, and whether a cluster of a given shape can ever hold it.
+
+Mirrors the drivers' requests role by role:
+
+- offline (sft, bfpo, dpo, ipo): one placement group per role of ``num_workers`` bundles; a role with
+  ``colocate_with`` shares its host's bundles, sized by the MAX of the sharers (they run one after
+  another); a reference that is not colocated is released before the policy group is made.
+- rm / cm: one scalar-model actor with the ``policy`` role's resources.
+- ppo: plain actors, all alive at once: policy, reference, ``rollout.num_workers`` engines, reward,
+  one critic (two for lagrangian) and, for bilinear, one more engine with the reference weights.
+
+Fractional GPUs are packed per GPU the way Ray does (0.25 of ONE device; above 1 only whole devices).
+:func:`plan` raises :class:`PlanError` with one line naming the roles and the numbers when the run can
+never be placed, so a driver can fail before ``ray.get`` waits forever.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from bfpo_ray.config import RoleConfig, RunConfig
+
+Bundle = dict[str, float]
+EPS = 1e-9
+
+
+class PlanError(RuntimeError):
+    """The run's resource requests can never be placed on the cluster."""
+
+
+@dataclass
+class Request:
+    """One role's workers: ``bundles`` held together during ``phase`` (roles of one phase are alive at once)."""
+
+    role: str
+    bundles: list[Bundle]
+    phase: int = 0
+    strategy: str = "PACK"  # placement-group strategy; independent actors behave like PACK
+
+
+@dataclass
+class Node:
+    """A node's shape and what is left of it during one phase."""
+
+    cpus: float
+    gpus: int
+    cpu_free: float = 0.0
+    gpu_free: list[float] = field(default_factory=list)
+
+    def reset(self) -> None:
+        self.cpu_free, self.gpu_free = self.cpus, [1.0] * self.gpus
+
+    def take(self, bundle: Bundle) -> list[int] | None:
+        """Reserve ``bundle`` here if it fits: the GPU indices it got, else None."""
+        cpu, gpu = bundle.get("CPU", 0.0), bundle.get("GPU", 0.0)
+        if cpu > self.cpu_free + EPS:
+            return None
+        if gpu <= 0:
+            picked: list[int] = []
+        elif gpu <= 1:
+            fits = [i for i, free in enumerate(self.gpu_free) if free + EPS >= gpu]
+            if not fits:
+                return None
+            best = min(fits, key=lambda i: self.gpu_free[i])  # fill partly used devices first
+            picked = [best]
+            self.gpu_free[best] -= gpu
+        else:
+            whole = [i for i, free in enumerate(self.gpu_free) if free >= 1 - EPS]
+            if len(whole) < gpu:
+                return None
+            picked = whole[: int(gpu)]
+            for i in picked:
+                self.gpu_free[i] = 0.0
+        self.cpu_free -= cpu
+        return picked
+
+
+@dataclass
+class Placed:
+    role: str
+    worker: int
+    bundle: Bundle
+    node: int
+    gpus: list[int]
+    phase: int
+
+
+def bundle_of(roles: Sequence[RoleConfig]) -> Bundle:
+    """One bundle hosting one worker of each of ``roles`` (colocated roles take turns: the max of each)."""
+    cpus = max(r.num_cpus_per_worker for r in roles)
+    gpus = max(r.num_gpus_per_worker for r in roles)
+    out = {"CPU": max(cpus, 0.01)}
+    if gpus > 0:
+        out["GPU"] = gpus
+    return out
+
+
+def _role(role: RoleConfig) -> Bundle:
+    return bundle_of([role])
+
+
+def requests_of(cfg: RunConfig) -> list[Request]:
+    """What the driver of ``cfg.algorithm.name`` asks Ray for."""
+    name = cfg.algorithm.name
+    if name in ("rm", "cm"):
+        return [Request("policy", [_role(cfg.policy)])]
+    if name == "ppo":
+        a, r = cfg.algorithm, cfg.rollout
+        out = [Request("policy", [_role(cfg.policy)]), Request("reference", [_role(cfg.reference)]),
+               Request("rollout", [_role(r)] * r.num_workers), Request("reward", [_role(cfg.reward)]),
+               Request("critic", [_role(cfg.critic)] * (2 if a.reward == "lagrangian" else 1))]
+        if a.reward == "bilinear":
+            out.append(Request("baseline engine", [_role(r)]))
+        return out
+    roles = {"policy": cfg.policy} if name == "sft" else {"reference": cfg.reference, "policy": cfg.policy}
+    return _offline_requests(roles, cfg.ray.placement_strategy)
+
+
+def _offline_requests(roles: dict[str, RoleConfig], strategy: str) -> list[Request]:
+    def host_of(n: str) -> str:
+        host = roles[n].colocate_with
+        return host if host and host in roles else n
+
+    out: list[Request] = []
+    for phase, host in enumerate(dict.fromkeys(host_of(n) for n in roles)):
+        sharers = [n for n in roles if host_of(n) == host]
+        bundle = bundle_of([roles[n] for n in sharers])
+        out.append(Request("+".join(sharers), [bundle] * roles[host].num_workers, phase, strategy))
+    return out
+
+
+def _describe(requests: list[Request]) -> str:
+    parts = []
+    for r in requests:
+        gpu = r.bundles[0].get("GPU", 0.0)
+        count = f"{len(r.bundles)}x" if len(r.bundles) > 1 else ""
+        parts.append(f"{r.role} {count}{gpu:g}")
+    return ", ".join(parts)
+
+
+def plan(requests: list[Request], nodes: list[Node]) -> list[Placed]:
+    """Place every bundle, phase by phase (first fit, largest GPU ask first); PlanError if one cannot be."""
+    placed: list[Placed] = []
+    for phase in sorted({r.phase for r in requests}):
+        group = [r for r in requests if r.phase == phase]
+        for node in nodes:
+            node.reset()
+        items = [(r, i, b) for r in group for i, b in enumerate(r.bundles)]
+        items.sort(key=lambda x: (-x[2].get("GPU", 0.0), -x[2].get("CPU", 0.0)))
+        used: dict[str, set[int]] = {}
+        for req, worker, bundle in items:
+            candidates = range(len(nodes))
+            if req.strategy == "STRICT_PACK" and req.role in used:
+                candidates = sorted(used[req.role])
+            elif req.strategy == "STRICT_SPREAD":
+                candidates = [i for i in candidates if i not in used.get(req.role, set())]
+            for index in candidates:
+                gpus = nodes[index].take(bundle)
+                if gpus is not None:
+                    placed.append(Placed(req.role, worker, bundle, index, gpus, phase))
+                    used.setdefault(req.role, set()).add(index)
+                    break
+            else:
+                raise PlanError(_why(req, bundle, group, nodes))
+    return placed
+
+
+def _why(req: Request, bundle: Bundle, group: list[Request], nodes: list[Node]) -> str:
+    need_gpu = sum(b.get("GPU", 0.0) for r in group for b in r.bundles)
+    need_cpu = sum(b.get("CPU", 0.0) for r in group for b in r.bundles)
+    have_gpu = sum(n.gpus for n in nodes)
+    have_cpu = sum(n.cpus for n in nodes)
+    ask = ", ".join(f"{k} {v:g}" for k, v in bundle.items())
+    return (f"cannot place {req.role} (a worker needs {ask}): roles alive together need {need_gpu:g} GPUs "
+            f"({_describe(group)}) and {need_cpu:g} CPUs; the cluster has {have_gpu:g} GPUs and {have_cpu:g} CPUs "
+            f"on {len(nodes)} node(s) of at most {max(n.gpus for n in nodes)} GPUs")
+
+
+def shape(nodes: int, gpus_per_node: int, cpus_per_node: float) -> list[Node]:
+    """``nodes`` identical nodes."""
+    return [Node(cpus_per_node, gpus_per_node) for _ in range(nodes)]
+
+
+def live_nodes() -> list[Node]:
+    """The shape of the Ray cluster this process is connected to (alive nodes, total resources)."""
+    import ray
+
+    return [Node(float(n["Resources"].get("CPU", 0)), int(n["Resources"].get("GPU", 0)))
+            for n in ray.nodes() if n.get("Alive")]
+
+
+def check_fits(cfg: RunConfig, nodes: list[Node] | None = None) -> list[Placed]:
+    """Plan ``cfg`` on ``nodes`` (default: the connected cluster); PlanError naming roles and numbers."""
+    return plan(requests_of(cfg), nodes if nodes is not None else live_nodes())
+
+
+def format_plan(placed: list[Placed]) -> list[str]:
+    """One line per role: workers, bundle, GPUs in all, and the nodes (and GPU devices) they land on."""
+    lines = []
+    for role in dict.fromkeys(p.role for p in placed):
+        mine = [p for p in placed if p.role == role]
+        bundle = ", ".join(f"{k} {v:g}" for k, v in mine[0].bundle.items())
+        gpus = sum(p.bundle.get("GPU", 0.0) for p in mine)
+        where = "; ".join(f"node {p.node}" + (f" gpu {','.join(map(str, p.gpus))}" if p.gpus else "") for p in mine)
+        lines.append(f"phase {mine[0].phase}  {role:<18} {len(mine)} x {{{bundle}}}  GPUs {gpus:g}  -> {where}")
+    return lines

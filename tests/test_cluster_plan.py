@@ -1,0 +1,99 @@
+"""``bfpo-ray plan`` and the placement rules behind it: every cluster config fits the hardware its
+comment states (and its actors really start on logical GPUs), colocated roles size a bundle by the max,
+an unplaceable run fails in one line naming roles and numbers, zero-GPU actors see no GPU."""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bfpo_ray.cli import main
+from bfpo_ray.cluster_plan import PlanError, check_fits, requests_of, shape
+from bfpo_ray.config import load_config
+
+CONFIGS = sorted(Path("configs/cluster").glob("*.yaml")) + sorted(Path("examples/configs").glob("*.yaml"))
+HARDWARE = re.compile(r"^# Hardware: (\d+) nodes? x (\d+) GPUs? x (\d+) CPUs", re.M)
+
+
+def stated_hardware(path: Path) -> tuple[int, int, int]:
+    found = HARDWARE.search(path.read_text())
+    assert found, f"{path} states no '# Hardware: N node(s) x G GPUs x C CPUs' line"
+    return int(found.group(1)), int(found.group(2)), int(found.group(3))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_every_cluster_config_plans_on_its_stated_hardware(path, capsys):
+    nodes, gpus, cpus = stated_hardware(path)
+    code = main(["plan", "--config", str(path), "--nodes", str(nodes), "--gpus-per-node", str(gpus),
+                 "--cpus-per-node", str(cpus)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "fits" in out and "GPUs" in out
+
+
+def test_colocated_roles_size_a_bundle_by_the_max_not_the_sum():
+    cfg = load_config("examples/configs/bfpo_qwen0.5b.yaml")
+    (request,) = requests_of(cfg)  # reference colocated with policy: one group
+    assert request.role == "reference+policy" and request.bundles == [{"CPU": 4, "GPU": 1}] * 4
+    check_fits(cfg, shape(1, 4, 16))
+    with pytest.raises(PlanError):
+        check_fits(cfg, shape(1, 3, 16))
+
+
+def test_unplaceable_run_fails_in_one_line_naming_roles_and_numbers(tmp_path):
+    cmd = [sys.executable, "-m", "bfpo_ray", "plan", "--config", "configs/cluster/ppo_bilinear.yaml",
+           "--nodes", "1", "--gpus-per-node", "4", "rollout.num_workers=2"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    errors = [line for line in done.stderr.splitlines() if "INFO" not in line]
+    assert len(errors) == 1 and "Traceback" not in done.stderr
+    assert "4.75 GPUs" in errors[0] and "baseline engine 1" in errors[0] and "rollout 2x1" in errors[0]
+    assert "the cluster has 4 GPUs" in errors[0]
+
+
+def test_fractional_gpus_pack_per_device_like_ray():
+    cfg = load_config("configs/cluster/ppo_lagrangian.yaml")
+    check_fits(cfg, shape(1, 4, 32))  # 1 + 2 + (0.25 + 0.25 + 2 x 0.125 on one device)
+    uneven = [f"{role}.num_gpus_per_worker=0.6" for role in ("policy", "reference", "reward")]
+    cfg = load_config("configs/cluster/ppo_lagrangian.yaml", [*uneven, "critic.num_gpus_per_worker=0"])
+    with pytest.raises(PlanError):  # 2 + 3 x 0.6 = 3.8 GPUs in all, but no two 0.6 share a device
+        check_fits(cfg, shape(1, 4, 32))
+
+
+def test_vllm_tensor_parallel_size_is_tied_to_the_engine_gpus():
+    from bfpo_ray.config import ConfigError
+
+    with pytest.raises(ConfigError, match="vllm_tensor_parallel_size"):
+        load_config("configs/cluster/ppo_linear.yaml", ["rollout.vllm_tensor_parallel_size=2"])
+    cfg = load_config("configs/cluster/ppo_linear.yaml", ["rollout.vllm_tensor_parallel_size=4",
+                                                          "rollout.num_gpus_per_worker=4"])
+    check_fits(cfg, shape(1, 10, 32))  # two TP-4 engines, policy 1, 0.75 shared
+    with pytest.raises(PlanError, match="rollout"):
+        check_fits(cfg, shape(5, 2, 32))  # 10 GPUs, but a TP-4 engine needs 4 on one node
+
+
+@pytest.mark.slow
+def test_every_config_starts_its_actors_on_logical_gpus(world_dir):
+    by_shape: dict[tuple[int, int], list[str]] = {}
+    for path in CONFIGS:
+        if "methods:" in path.read_text():
+            continue  # a compare config: its runs are the configs above
+        nodes, gpus, cpus = stated_hardware(path)
+        by_shape.setdefault((nodes * gpus, nodes * cpus), []).append(str(path))
+    for (gpus, cpus), paths in by_shape.items():
+        done = subprocess.run([sys.executable, "tests/logical_gpus_start.py", str(world_dir), str(gpus), str(cpus),
+                               *paths], capture_output=True, text=True, timeout=1200)
+        assert done.returncode == 0, done.stderr[-3000:]
+        reports = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+        assert [r["config"] for r in reports] == paths
+        for report in reports:
+            cfg = load_config(report["config"])
+            for role, seen in report["visible"].items():
+                key = {"baseline engine": "rollout"}.get(role, role)
+                if getattr(cfg, key).num_gpus_per_worker == 0:
+                    assert seen == [""] * len(seen), (report["config"], role)  # no GPU, not all of them
+                else:
+                    assert all(s not in ("", "unset") for s in seen), (report["config"], role)
