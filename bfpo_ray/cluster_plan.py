@@ -19,13 +19,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from bfpo_ray.config import RoleConfig, RunConfig
+from bfpo_ray.config import ConfigError, RayConfig, RoleConfig, RunConfig
 
 Bundle = dict[str, float]
 EPS = 1e-9
 
 
-class PlanError(RuntimeError):
+class PlanError(ConfigError):
     """The run's resource requests can never be placed on the cluster."""
 
 
@@ -190,9 +190,31 @@ def live_nodes() -> list[Node]:
             for n in ray.nodes() if n.get("Alive")]
 
 
+def run_nodes(ray_cfg: RayConfig) -> list[Node]:
+    """The cluster a run will get, without starting one: the Ray this process is connected to, the cluster
+    at ``ray.address`` (or RAY_ADDRESS; connected briefly), else the embedded local Ray's shape."""
+    import os
+
+    import ray
+
+    if ray.is_initialized():
+        return live_nodes()
+    address = ray_cfg.address or os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, log_to_driver=False, configure_logging=False)
+        try:
+            return live_nodes()
+        finally:
+            ray.shutdown()
+    import torch
+
+    return [Node(float(ray_cfg.num_cpus or os.cpu_count() or 1), torch.cuda.device_count())]
+
+
 def check_fits(cfg: RunConfig, nodes: list[Node] | None = None) -> list[Placed]:
-    """Plan ``cfg`` on ``nodes`` (default: the connected cluster); PlanError naming roles and numbers."""
-    return plan(requests_of(cfg), nodes if nodes is not None else live_nodes())
+    """Plan ``cfg`` on ``nodes`` (default: the run's cluster, :func:`run_nodes`); PlanError naming roles and
+    numbers. Drivers call it first, so a run that can never be placed fails before ``ray.get`` waits."""
+    return plan(requests_of(cfg), nodes if nodes is not None else run_nodes(cfg.ray))
 
 
 def format_plan(placed: list[Placed]) -> list[str]:

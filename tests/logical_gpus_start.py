@@ -89,7 +89,7 @@ def main(argv: list[str]) -> None:
     try:
         for path in configs:
             cfg = load_config(path, tiny(world))
-            check_fits(cfg)  # the live cluster's shape: logical GPUs
+            check_fits(cfg)  # the live cluster (logical GPUs)
             start = {"ppo": start_ppo, "rm": start_scalar, "cm": start_scalar}.get(cfg.algorithm.name, start_offline)
             print(json.dumps({"config": path, "visible": start(cfg)}), flush=True)
     finally:

@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,13 @@ def test_every_config_starts_its_actors_on_logical_gpus(world_dir):
                     assert seen == [""] * len(seen), (report["config"], role)  # no GPU, not all of them
                 else:
                     assert all(s not in ("", "unset") for s in seen), (report["config"], role)
+
+
+def test_train_stops_at_once_when_the_cluster_can_never_hold_the_run(world_dir, capsys):
+    started = time.perf_counter()
+    code = main(["train", "--config", "configs/world/ppo_linear.yaml", f"world.dir={world_dir}",
+                 f"model.path={world_dir}/base", "reward.source=oracle", "policy.num_gpus_per_worker=1"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert "cannot place policy" in err[0] and "1 GPUs" in err[0] and "the cluster has 0 GPUs" in err[0]
+    assert time.perf_counter() - started < 30

@@ -8,7 +8,14 @@ from bfpo_ray.config import RunConfig
 
 
 def train_by_algorithm(cfg: RunConfig) -> Path:
-    """Run the driver of ``cfg.algorithm.name``; returns the run directory."""
+    """Run the driver of ``cfg.algorithm.name``; returns the run directory.
+
+    A run whose actors the cluster can never hold stops here, in one line naming roles and numbers
+    (:func:`bfpo_ray.cluster_plan.check_fits`), instead of waiting forever for resources.
+    """
+    from bfpo_ray.cluster_plan import check_fits
+
+    check_fits(cfg)
     if cfg.algorithm.name == "ppo":
         from bfpo_ray.drivers.ppo import train
         from bfpo_ray.drivers.setup import start_checks
