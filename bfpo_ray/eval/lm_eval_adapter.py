@@ -12,8 +12,13 @@ from typing import Any
 
 
 def run_lm_eval(model_path: str, tasks: list[str], limit: int | None = None, batch_size: int = 8,
-                include_path: str | None = None, device: str = "cpu") -> dict[str, dict[str, Any]]:
-    """Scores per task: every numeric metric lm-eval reports, NaNs dropped."""
+                include_path: str | None = None, device: str = "cpu",
+                loglikelihoods: bool = False) -> dict[str, dict[str, Any]]:
+    """Scores per task: every numeric metric lm-eval reports, NaNs dropped.
+
+    ``loglikelihoods=True`` adds each document's per-choice log-likelihoods (multiple-choice tasks), in
+    document order, under ``"loglikelihoods"``.
+    """
     try:
         import lm_eval
     except ImportError as err:
@@ -24,9 +29,13 @@ def run_lm_eval(model_path: str, tasks: list[str], limit: int | None = None, bat
 
         kwargs["task_manager"] = TaskManager(include_path=include_path)
     results = lm_eval.simple_evaluate(model="hf", model_args=f"pretrained={model_path},trust_remote_code=False",
-                                      tasks=tasks, limit=limit, batch_size=batch_size, device=device, **kwargs)
+                                      tasks=tasks, limit=limit, batch_size=batch_size, device=device,
+                                      log_samples=loglikelihoods, **kwargs)
     out: dict[str, dict[str, Any]] = {}
     for task, metrics in results["results"].items():
         out[task] = {k: v for k, v in metrics.items()
                      if isinstance(v, int | float) and not (isinstance(v, float) and math.isnan(v))}
+    for task, samples in (results.get("samples") or {}).items():
+        ordered = sorted(samples, key=lambda s: s["doc_id"])
+        out[task]["loglikelihoods"] = [[float(r[0][0]) for r in s["resps"]] for s in ordered]
     return out
