@@ -92,3 +92,79 @@ def test_findings_state_measured_profiles_and_compute_ratios():
     assert "**DPO help**: mostly unsafe" in text
     assert "**DPO safety**: over-refuses (60% of benign prompts)" in text
     assert "BFPO vs PPO: harmlessness +0.100, helpfulness +0.100, training compute 0.05x of PPO's" in text
+
+
+TINY = """      - "data.train[0].fraction=0.03"
+      - trainer.train_batch_size=8
+      - trainer.micro_batch_size=8
+      - trainer.max_steps=4
+      - trainer.log_every=1
+      - optim.lr=1e-3
+      - data.cache_dir={cache}"""
+
+SEEDED = """seeds: [1, 2]
+eval_points: 2
+headline: {{method: IPO (tiny), baseline: DPO (tiny)}}
+stages:
+  - name: sft
+    config: configs/demo/sft.yaml
+    overrides:
+      - "data.train[0].fraction=0.02"
+      - trainer.train_batch_size=8
+      - trainer.micro_batch_size=8
+      - trainer.max_steps=2
+methods:
+  - name: SFT
+    model: ${{output_dir}}/sft
+  - name: DPO (tiny)
+    config: configs/demo/dpo.yaml
+    overrides:
+      - model.path=${{output_dir}}/sft
+{tiny}
+  - name: IPO (tiny)
+    config: configs/demo/ipo.yaml
+    overrides:
+      - model.path=${{output_dir}}/sft
+      - "data.buffer[0].fraction=0.03"
+{tiny}"""
+
+
+@pytest.mark.slow
+def test_compare_seeds_and_curves_on_two_cheap_methods(world_dir, tmp_path, ray_cluster):
+    """Two methods x two seeds, each evaluated at a mid-run checkpoint and at its end, with a shared SFT stage."""
+    text = write_compare(tmp_path, world_dir, "").read_text().replace("methods:\n", "")
+    text = text.replace("eval_overrides: [", "eval_overrides: [eval.mc_tasks=false, ")
+    path = tmp_path / "seeded.yaml"
+    path.write_text(text + SEEDED.format(tiny=TINY.format(cache=tmp_path / "cache")))
+    results = run_compare(load_compare_config(path))
+    out = tmp_path / "cmp"
+    assert [(r.name, r.seed, r.status) for r in results] == [
+        ("SFT", None, "ok"), ("DPO (tiny)", 1, "ok"), ("DPO (tiny)", 2, "ok"), ("IPO (tiny)", 1, "ok"),
+        ("IPO (tiny)", 2, "ok")]
+    for r in results[1:]:
+        run = out / slug(r.name) / f"seed-{r.seed}"
+        assert r.run_dir == str(run) and f"seed: {r.seed}" in (run / "config.yaml").read_text()
+        assert [p.name for p in (run / "checkpoints").iterdir()] == ["step-00000002"]  # eval_points - 1
+        mid, end = r.curve
+        assert (mid["step"], mid["steps"], end["step"]) == (2, 4, 4)
+        logged = {row["step"]: row["cumulative_flops"] for row in map(json.loads, (run / "metrics.jsonl").open())}
+        usage = json.loads((run / "usage.json").read_text())
+        assert mid["flops"] == logged[2] < end["flops"] == usage["flops"] == r.cost["flops"]
+        assert mid["flops_source"] == "logged" and (run / "curve" / "step-00000002" / "eval.json").is_file()
+        assert mid["metrics"]["harmlessness"]["n"] == end["metrics"]["harmlessness"]["n"] > 0
+    saved = json.loads((out / "report.json").read_text())
+    rows = {m["name"]: m for m in saved["methods"]}
+    sft_flops = saved["stages"]["sft"]["flops"]
+    dpo = rows["DPO (tiny)"]
+    per_seed = [r.metrics["harmlessness"]["value"] for r in results if r.name == "DPO (tiny)"]
+    assert dpo["seeds"] == [1, 2] and dpo["metrics"]["harmlessness"]["per_seed"] == per_seed
+    assert dpo["metrics"]["harmlessness"]["value"] == pytest.approx(sum(per_seed) / 2)
+    assert dpo["stages"] == ["sft"] and dpo["cost"]["total_flops"] == pytest.approx(dpo["cost"]["flops"] + sft_flops)
+    assert [p["total_flops"] for p in dpo["curve"]] == pytest.approx(
+        [sum(r.curve[i]["flops"] for r in results if r.name == "DPO (tiny)") / 2 + sft_flops for i in (0, 1)])
+    assert rows["SFT"]["cost"]["total_flops"] == sft_flops  # the stage's output: its FLOPs counted once
+    report = (out / "report.md").read_text()
+    assert "**Headline**: IPO (tiny)" in report and saved["headline"]["target"] == pytest.approx(
+        dpo["curve"][-1]["metrics"]["harmlessness"]["value"])
+    assert "## Per-seed values" in report and "| DPO (tiny) | 2 |" in report and "| IPO (tiny) | 2/4 |" in report
+    assert (out / "flops.png").stat().st_size > 10_000

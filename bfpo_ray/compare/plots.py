@@ -10,6 +10,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 
 def _marker_area(flops: float, smallest: float) -> float:
@@ -73,6 +74,13 @@ def curves_plot(runs: dict[str, Path], path: Path) -> None:
     plt.close(fig)
 
 
+def _minor_label(x: float, _pos: int) -> str:
+    """Label the minor log ticks 2x and 5x a power of ten (all of them collide; none leaves a short span bare)."""
+    exponent = math.floor(math.log10(x))
+    mantissa = round(x / 10**exponent)
+    return rf"${mantissa}\times10^{{{exponent}}}$" if mantissa in (2, 5) else ""
+
+
 def flops_plot(rows: list[dict], path: Path, target: tuple[str, float] | None = None) -> None:
     """Harmlessness and helpfulness against cumulative FLOPs (shared stages included; log x).
 
@@ -102,6 +110,7 @@ def flops_plot(rows: list[dict], path: Path, target: tuple[str, float] | None = 
         axes[0].axhline(target[1], color="gray", ls="--", lw=1, label=target[0])
     for ax, key in zip(axes, ("harmlessness", "helpfulness"), strict=True):
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(FuncFormatter(_minor_label))
         ax.set_ylim(-0.05, 1.05)
         ax.set_xlabel("cumulative FLOPs, shared stages included (log)")
         ax.set_ylabel(f"{key} (held-out prompts)")
