@@ -7,16 +7,26 @@ import torch
 Tensor = torch.Tensor
 
 
-def token_logps(logits: Tensor, input_ids: Tensor) -> Tensor:
+#: logits converted to float32 at a time by :func:`token_logps` (2**25 floats: 128 MiB)
+FLOAT_CHUNK_ELEMENTS = 2**25
+
+
+def token_logps(logits: Tensor, input_ids: Tensor, chunk_elements: int = FLOAT_CHUNK_ELEMENTS) -> Tensor:
     """log pi(x_t | x_<t) for t >= 1, shape [batch, seq - 1].
 
-    Computed as logit[label] - logsumexp(logits) in float32 so that no [batch, seq, vocab]
-    log-softmax copy is materialised beyond the logits themselves.
+    Computed as logit[label] - logsumexp(logits) in float32, a few rows at a time, so that neither a
+    [batch, seq, vocab] log-softmax nor a full float32 copy of bf16 logits is ever materialised: at most
+    ``chunk_elements`` logits are converted at once (float32 logits are used as they are).
     """
-    shifted = logits[:, :-1, :].float()
+    shifted = logits[:, :-1, :]
     labels = input_ids[:, 1:].unsqueeze(-1)
-    picked = torch.gather(shifted, 2, labels).squeeze(-1)
-    return picked - torch.logsumexp(shifted, dim=-1)
+    rows = max(1, chunk_elements // max(1, shifted.shape[1] * shifted.shape[2]))
+    parts = []
+    for start in range(0, shifted.shape[0], rows):
+        part = shifted[start : start + rows].float()
+        picked = torch.gather(part, 2, labels[start : start + rows]).squeeze(-1)
+        parts.append(picked - torch.logsumexp(part, dim=-1))
+    return torch.cat(parts) if len(parts) > 1 else parts[0]
 
 
 def sequence_logps(logits: Tensor, input_ids: Tensor, completion_mask: Tensor) -> tuple[Tensor, Tensor]:

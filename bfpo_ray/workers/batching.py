@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 
 Tensor = torch.Tensor
 _ROW_KEYS = ("input_ids", "attention_mask", "completion_mask")
+#: rows per no-grad forward (log-probs, values, scores) when the worker has no micro-batch size of its own
+PASS_ROWS = 16
 
 
 def batch_size(batch: dict[str, Tensor]) -> int:
@@ -41,3 +43,12 @@ def micro_batches(batch: dict[str, Tensor], size: int) -> Iterator[dict[str, Ten
             else:
                 micro[key] = value[start:stop]
         yield _trim(micro)
+
+
+def in_row_chunks(fn: Callable[[dict[str, Tensor]], Tensor], batch: dict[str, Tensor], rows: int) -> Tensor:
+    """``fn`` on consecutive slices of ``rows`` rows (full width, so the outputs line up), concatenated on
+    dim 0. A forward pass then holds the activations and logits of ``rows`` rows, not of the whole batch."""
+    n = int(batch["input_ids"].shape[0])
+    parts = [fn({k: v[start : start + rows] for k, v in batch.items() if v.shape[0] == n})
+             for start in range(0, n, max(1, rows))]
+    return torch.cat(parts) if len(parts) > 1 else parts[0]

@@ -10,6 +10,7 @@ import torch
 
 from bfpo_ray import losses
 from bfpo_ray.logprobs import token_logps
+from bfpo_ray.workers.batching import PASS_ROWS, in_row_chunks
 from bfpo_ray.workers.policy import PolicyWorker
 from bfpo_ray.workers.reference import ReferenceWorker
 from bfpo_ray.workers.weight_sync import plan_buckets, tensor_bytes
@@ -22,11 +23,17 @@ def _device_of(model: torch.nn.Module) -> torch.device:
 
 
 @torch.no_grad()
-def _token_logps(model: torch.nn.Module, batch: dict[str, Tensor], temperature: float) -> Tensor:
+def _token_logps(model: torch.nn.Module, batch: dict[str, Tensor], temperature: float,
+                 rows: int = PASS_ROWS) -> Tensor:
+    """Per-token log-probs of softmax(logits / temperature), ``rows`` rows per forward."""
     device = _device_of(model)
-    logits = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device),
-                   use_cache=False).logits
-    return token_logps(logits / temperature, batch["input_ids"].to(device)).cpu()
+
+    def one(part: dict[str, Tensor]) -> Tensor:
+        ids = part["input_ids"].to(device)
+        logits = model(input_ids=ids, attention_mask=part["attention_mask"].to(device), use_cache=False).logits
+        return token_logps(logits / temperature, ids).cpu()
+
+    return in_row_chunks(one, batch, rows)
 
 
 def ppo_objective(model: torch.nn.Module, micro: dict[str, Tensor], clip_range: float, entropy_coef: float = 0.0,
@@ -80,7 +87,7 @@ class PPOPolicyWorker(PolicyWorker):
         """log pi(x_t | x_<t) [rows, seq - 1] under the current weights and the sampling temperature
         (the rollout policy's log-probs)."""
         self.model.eval()
-        return _token_logps(self.model, batch, self.spec.sampling_temperature)
+        return _token_logps(self.model, batch, self.spec.sampling_temperature, self.spec.micro_batch_size)
 
     def weight_buckets(self, bucket_mb: float) -> tuple[int, int]:
         """Plan the weight-sync buckets (parameters in named_parameters order): (buckets, total bytes)."""

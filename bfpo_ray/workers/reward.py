@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from bfpo_ray.workers.batching import PASS_ROWS, in_row_chunks
 from bfpo_ray.workers.modeling import set_torch_threads
 from bfpo_ray.workers.scalar_model import load_scalar_model, sequence_scores
 
@@ -42,5 +43,8 @@ class RewardWorker:
             scale = self.oracle_scale
             return {"reward": torch.tensor([scale * v.helpfulness for v in verdicts]),
                     "cost": torch.tensor([-scale if v.safe else scale for v in verdicts])}
-        ids, mask = batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device)
-        return {name: sequence_scores(model, ids, mask).cpu() for name, model in self.models.items()}
+        def scored(model):
+            return lambda part: sequence_scores(model, part["input_ids"].to(self.device),
+                                                part["attention_mask"].to(self.device)).cpu()
+
+        return {name: in_row_chunks(scored(model), batch, PASS_ROWS) for name, model in self.models.items()}

@@ -29,7 +29,7 @@ from bfpo_ray import losses
 from bfpo_ray.checkpoint import atomic_directory, load_state, publish_files, rng_state, save_state, set_rng_state
 from bfpo_ray.config import ModelConfig, OptimConfig
 from bfpo_ray.rl.rewards import last_token_index
-from bfpo_ray.workers.batching import batch_size, micro_batches
+from bfpo_ray.workers.batching import batch_size, in_row_chunks, micro_batches
 from bfpo_ray.workers.modeling import DTYPES, apply_trainable_patterns, load_tokenizer, set_torch_threads
 from bfpo_ray.workers.policy import NonFiniteLossError, lr_multiplier
 
@@ -136,22 +136,25 @@ class ScalarModelWorker:
     def _to(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         return {k: v.to(self.device) for k, v in batch.items()}
 
+    def _ids(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        return batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device)
+
     # -- scoring ---------------------------------------------------------------------------
 
     @torch.no_grad()
     def scores(self, batch: dict[str, Tensor]) -> Tensor:
         """Sequence scores [rows] (for a pair batch: chosen rows then rejected rows)."""
         self.model.eval()
-        b = self._to(batch)
-        return sequence_scores(self.model, b["input_ids"], b["attention_mask"]).cpu()
+        return in_row_chunks(lambda part: sequence_scores(self.model, *self._ids(part)).cpu(), batch,
+                             self.spec.micro_batch_size)
 
     @torch.no_grad()
     def values(self, batch: dict[str, Tensor]) -> Tensor:
         """Critic values [rows, seq - 1]: entry t is V of the state before token t + 1 (aligned with
         :func:`bfpo_ray.logprobs.token_logps`)."""
         self.model.eval()
-        b = self._to(batch)
-        return token_scores(self.model, b["input_ids"], b["attention_mask"])[:, :-1].cpu()
+        return in_row_chunks(lambda part: token_scores(self.model, *self._ids(part))[:, :-1].cpu(), batch,
+                             self.spec.micro_batch_size)
 
     @torch.no_grad()
     def evaluate(self, batch: dict[str, Tensor]) -> dict[str, list[float]]:
