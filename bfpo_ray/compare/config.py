@@ -51,9 +51,10 @@ class CompareConfig:
     """Shared stages, methods and how they are evaluated.
 
     ``seeds``: every trained method runs once per seed (``trainer.seed``, output in ``<method>/seed-<s>``);
-    empty: once, with the seed of its own config. ``eval_points``: evaluate this many points along each
-    training run (evenly spaced checkpoints + the final weights); above 1 the runs are given
-    ``trainer.save_every=0``, ``trainer.save_points=eval_points-1`` and ``trainer.keep_last=eval_points``.
+    empty: once, with the seed of its own config; an evaluate-only method runs once.
+    ``eval_points``: evaluate this many points along each training run (evenly spaced checkpoints + the
+    final weights); above 1 the runs are given ``trainer.save_every=0``,
+    ``trainer.save_points=eval_points-1`` and ``trainer.keep_last=eval_points``.
     """
 
     name: str = "compare"

@@ -67,8 +67,12 @@ def _flops_note(rows: list[dict[str, Any]]) -> str:
 
 
 def write_report(compare: CompareConfig, results: list, stage_costs: dict[str, dict[str, Any]],
-                 wall_seconds: float, anchor: str = "BFPO") -> Path:
-    """report.json, report.md, pareto.png, flops.png and curves.png under ``compare.output_dir``."""
+                 wall_seconds: float, anchor: str | None = None) -> Path:
+    """report.json, report.md, pareto.png, flops.png and curves.png under ``compare.output_dir``.
+
+    ``anchor``: the method the findings compare the others with (default: the headline's method, else BFPO).
+    """
+    anchor = anchor or compare.headline.method or "BFPO"
     out = Path(compare.output_dir)
     runs = [asdict(r) for r in results]
     rows = method_rows(runs, needed_stages(compare), stage_costs)
