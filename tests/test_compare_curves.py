@@ -87,6 +87,8 @@ def test_summary_over_seeds_is_mean_std_and_t_interval():
     half = 4.303 * 0.1 / math.sqrt(3)
     assert out["ci95"] == pytest.approx([0.7 - half, 0.7 + half])
     assert (out["min"], out["max"], out["per_seed"], out["runs"]) == (0.6, 0.8, [0.6, 0.8, 0.7], 3)
+    assert summarise([_metric(0.9), _metric(1.0)], rate=True)["ci95"][1] == 1.0  # t-interval clipped to [0, 1]
+    assert summarise([_metric(0.9), _metric(1.0)])["ci95"][1] == pytest.approx(0.95 + 12.706 * 0.05)
     one = summarise([_metric(0.5)])
     assert one["ci95"] == [0.4, 0.6] and one["std"] == 0.0  # one run keeps its own evaluation interval
 

@@ -27,16 +27,19 @@ def t975(df: int) -> float:
     return T975[df - 1] if df <= len(T975) else 1.96
 
 
-def summarise(metrics: list[dict[str, Any]]) -> dict[str, Any]:
-    """One metric over seeds: value (mean), ci95, std, min, max, per_seed, runs (the number of seeds)."""
+def summarise(metrics: list[dict[str, Any]], rate: bool = False) -> dict[str, Any]:
+    """One metric over seeds: value (mean), ci95, std, min, max, per_seed, runs (the number of seeds).
+
+    ``rate``: the metric lies in [0, 1], and so does its interval (clipped).
+    """
     values = [float(m["value"]) for m in metrics]
     n = len(values)
     out: dict[str, Any] = {"value": mean(values), "runs": n, "min": min(values), "max": max(values), "per_seed": values}
     if n == 1:
         return out | {"ci95": list(metrics[0].get("ci95", [values[0], values[0]])), "std": 0.0}
     sd = stdev(values)
-    half = t975(n - 1) * sd / math.sqrt(n)
-    return out | {"ci95": [out["value"] - half, out["value"] + half], "std": sd}
+    lo, hi = out["value"] - t975(n - 1) * sd / math.sqrt(n), out["value"] + t975(n - 1) * sd / math.sqrt(n)
+    return out | {"ci95": [max(lo, 0.0), min(hi, 1.0)] if rate else [lo, hi], "std": sd}
 
 
 def _mean_costs(costs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -55,7 +58,7 @@ def mean_curve(curves: list[list[dict[str, Any]]], stage_flops: float) -> list[d
         keys = [k for k in RATES if all(k in p["metrics"] for p in at)]
         points.append({"step": at[0]["step"], "steps": at[0]["steps"], "flops": flops,
                        "total_flops": flops + stage_flops, "flops_source": at[0]["flops_source"],
-                       "metrics": {k: summarise([p["metrics"][k] for p in at]) for k in keys}})
+                       "metrics": {k: summarise([p["metrics"][k] for p in at], rate=True) for k in keys}})
     return points
 
 
@@ -83,6 +86,6 @@ def method_rows(results: list[dict[str, Any]], needs: dict[str, list[str]],
         per_seed = [{"seed": r.get("seed"), "run_dir": r["run_dir"], "flops": r["cost"].get("flops", 0.0),
                      "metrics": {k: r["metrics"][k]["value"] for k in RATES if k in r["metrics"]}} for r in ok]
         rows.append(row | {"status": "ok", "error": None, "cost": cost, "per_seed": per_seed,
-                           "metrics": {k: summarise([r["metrics"][k] for r in ok]) for k in keys},
+                           "metrics": {k: summarise([r["metrics"][k] for r in ok], k in RATES) for k in keys},
                            "curve": mean_curve([r["curve"] for r in ok], stage_flops)})
     return rows
