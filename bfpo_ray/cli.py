@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import errno
-import logging
 import sys
 
 from bfpo_ray.config import ConfigError, load_config
 from bfpo_ray.data.errors import DataError
 from bfpo_ray.drivers.setup import TrainingStopped
+from bfpo_ray.logs import setup_logging
 
 WHERE = """algorithms: sft, bfpo, dpo, ipo (offline); rm, cm (reward and cost models); ppo (bilinear, linear,
   lagrangian rewards)
@@ -52,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging()
     try:
         if args.command == "train":
             from bfpo_ray.drivers import train_by_algorithm
@@ -85,10 +85,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, DataError, TrainingStopped) as err:
         print(f"bfpo-ray: error: {err}", file=sys.stderr)
         return 2 if isinstance(err, ConfigError) else 1
-    except OSError as err:
-        if err.errno not in (errno.ENOSPC, errno.EDQUOT):
-            raise
-        print(f"bfpo-ray: error: disk full while writing {err.filename or 'a file'}; the checkpoints already "
-              "written are intact: free space and resume with trainer.resume=auto", file=sys.stderr)
+    except OSError as err:  # the machine's files or network: one line, no traceback
+        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+            print(f"bfpo-ray: error: disk full while writing {err.filename or 'a file'}; the checkpoints already "
+                  "written are intact: free space and resume with trainer.resume=auto", file=sys.stderr)
+        else:
+            print(f"bfpo-ray: error: {' '.join(str(err).split())}", file=sys.stderr)
         return 1
     return 0

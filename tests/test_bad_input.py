@@ -107,3 +107,25 @@ def test_compare_with_a_missing_method_config(capsys, world_dir, tmp_path):
     code, line = fails(capsys, "compare", "--config", compare)
     assert code == 2 and "method 'BFPO': config file not found: configs/demo/nope.yaml" in line
     assert not (tmp_path / "cmp").exists()
+
+
+def test_hub_retries_print_one_line(capsys):
+    import logging
+
+    from bfpo_ray.logs import HUB_HTTP_LOGGER, setup_logging
+
+    setup_logging()
+    hub = logging.getLogger(HUB_HTTP_LOGGER)
+    handler = logging.StreamHandler()  # stderr, as the command line's
+    logging.getLogger().addHandler(handler)
+    try:
+        url = "https://huggingface.co/org/model/resolve/main/config.json"
+        for attempt in range(1, 6):  # what huggingface_hub logs without network: two lines per try
+            hub.warning("'[Errno -2] Name or service not known' thrown while requesting HEAD %s", url)
+            hub.warning("Retrying in %ds [Retry %d/5].", 2 ** attempt, attempt)
+        hub.warning("an unrelated hub warning")
+    finally:
+        logging.getLogger().removeHandler(handler)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [f"cannot reach {url} ([Errno -2] Name or service not known); retrying a few times before "
+                     "giving up", "an unrelated hub warning"]
