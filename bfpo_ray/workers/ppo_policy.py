@@ -87,7 +87,8 @@ class PPOPolicyWorker(PolicyWorker):
         """log pi(x_t | x_<t) [rows, seq - 1] under the current weights and the sampling temperature
         (the rollout policy's log-probs)."""
         self.model.eval()
-        return _token_logps(self.model, batch, self.spec.sampling_temperature, self.spec.micro_batch_size)
+        with self.precision():  # the same numerics as the training forward
+            return _token_logps(self.model, batch, self.spec.sampling_temperature, self.spec.micro_batch_size)
 
     def weight_buckets(self, bucket_mb: float) -> tuple[int, int]:
         """Plan the weight-sync buckets (parameters in named_parameters order): (buckets, total bytes)."""
