@@ -13,13 +13,14 @@ and steps. Checkpoints use DeepSpeed's own per-rank files (``deepspeed/`` in the
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
 import torch
 
 from bfpo_ray.config import StrategyConfig
-from bfpo_ray.strategies.base import Strategy, check_norm
+from bfpo_ray.strategies.base import NonFiniteGradientError, Strategy, check_norm
 
 if not torch.cuda.is_available():
     os.environ.setdefault("DS_ACCELERATOR", "cpu")
@@ -87,10 +88,25 @@ class DeepSpeedStrategy(Strategy):
         self.engine.backward(loss)
 
     def step(self) -> float:
+        """Step optimizer and scheduler; a non-finite gradient never reaches the weights.
+
+        ZeRO 1-3 check for inf/NaN themselves and skip the update (``was_step_applied``); stage 0 steps
+        a plain optimizer, so its (already all-reduced) gradients are checked here first. Either way
+        NonFiniteGradientError then means: this step changed nothing.
+        """
         self.engine.set_gradient_accumulation_boundary(True)
-        self.engine.step()  # steps optimizer and scheduler
+        if self.stage == 0:
+            grads = [p.grad.detach().float().norm() for p in self.model.parameters() if p.grad is not None]
+            local = float(torch.stack(grads).norm()) if grads else 0.0
+            if not math.isfinite(local):
+                self.zero_grad()
+                raise NonFiniteGradientError(local)
+        self.engine.step()
         norm = self.engine.get_global_grad_norm()
-        return check_norm(float(norm) if norm is not None else 0.0)
+        norm = float(norm) if norm is not None else 0.0
+        if not self.engine.was_step_applied():
+            raise NonFiniteGradientError(norm if not math.isfinite(norm) else float("nan"))
+        return check_norm(norm)
 
     def zero_grad(self) -> None:
         self.engine.zero_grad()
