@@ -100,6 +100,10 @@ class Strategy:
         """Context in which ``model`` holds its full weights (collective for ZeRO-3: every rank enters)."""
         return nullcontext()
 
+    def gathered(self, params: list[torch.nn.Parameter]) -> AbstractContextManager:
+        """Context in which ``params`` hold their full values (ZeRO-3: gathered; every rank enters)."""
+        return nullcontext()
+
     def save_sharded(self, directory: Path) -> None:
         """Write per-rank training state into ``directory`` (every rank calls it)."""
         raise NotImplementedError

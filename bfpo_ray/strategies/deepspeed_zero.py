@@ -116,6 +116,11 @@ class DeepSpeedStrategy(Strategy):
             return deepspeed.zero.GatheredParameters(list(self.model.parameters()), modifier_rank=None)
         return super().full_weights()
 
+    def gathered(self, params):
+        if self.stage == 3:
+            return deepspeed.zero.GatheredParameters(params, modifier_rank=None)
+        return super().gathered(params)
+
     def save_sharded(self, directory: Path) -> None:
         self.engine.save_checkpoint(str(directory), tag=TAG, save_latest=False)
 

@@ -97,11 +97,16 @@ class PPOPolicyWorker(PolicyWorker):
         return len(self._buckets), sum(size for _, size in sizes)
 
     def weight_bucket(self, index: int) -> dict[str, Tensor]:
-        """The tensors of bucket ``index`` (CPU copies), one object for the object store."""
+        """The tensors of bucket ``index`` (CPU copies in the model's dtype), one object for the object store.
+
+        Under ZeRO-3 the bucket's parameters are gathered first (every rank must call this)."""
         if self._buckets is None:
             raise RuntimeError("call weight_buckets(bucket_mb) first")
         params = dict(self.model.named_parameters())
-        return {name: params[name].detach().to("cpu", copy=True) for name in self._buckets[index]}
+        names = self._buckets[index]
+        with self.strategy.gathered([params[name] for name in names]):
+            return {name: params[name].detach().to("cpu", dtype=self.autocast_dtype or params[name].dtype, copy=True)
+                    for name in names}
 
     def fingerprint(self) -> str:
         from bfpo_ray.workers.modeling import weights_fingerprint

@@ -26,4 +26,5 @@ def plan_buckets(sizes: list[tuple[str, int]], bucket_bytes: int) -> list[list[s
 
 
 def tensor_bytes(tensor: torch.Tensor) -> int:
-    return tensor.numel() * tensor.element_size()
+    """Bytes of the FULL tensor (a ZeRO-3 partitioned parameter holds an empty shard; ``ds_numel`` is its size)."""
+    return int(getattr(tensor, "ds_numel", tensor.numel())) * tensor.element_size()
