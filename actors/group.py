@@ -13,6 +13,7 @@ torch.distributed group (rank 0 finds the port) and merges their metrics;
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -30,6 +31,7 @@ from bfpo_ray.workers.batching import batch_size, micro_batches
 from bfpo_ray.workers.policy import PolicySpec, merge_metrics
 
 Batch = dict[str, Any]
+log = logging.getLogger(__name__)
 
 
 class Placements:
@@ -106,6 +108,8 @@ class PolicyGroup:
         found = ray.get([a.rendezvous.remote() for a in self.actors])
         node0, ip0, port0 = found[0]
         addr = "127.0.0.1" if all(node == node0 for node, _, _ in found) else ip0
+        log.info("policy group: %d ranks on %d node(s), rendezvous %s:%d", self.world_size,
+                 len({node for node, _, _ in found}), addr, port0)
         ray.get([a.init_distributed.remote(addr, port0, rank, self.world_size) for rank, a in enumerate(self.actors)])
 
     def describe(self) -> dict:

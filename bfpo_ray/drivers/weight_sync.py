@@ -19,5 +19,6 @@ def sync_policy_weights(policy, engines: list, bucket_mb: float) -> dict[str, fl
             ray.get(in_flight.pop(0))
     for calls in in_flight:
         ray.get(calls)
+    ray.get([engine.finish_weight_update.remote() for engine in engines])  # vllm loads the staged buckets now
     return {"weight_sync_seconds": time.perf_counter() - start, "weight_sync_buckets": buckets,
             "weight_sync_mb": nbytes / 2**20}
