@@ -60,7 +60,7 @@ def engine_and_policy(world_dir, ray_cluster):
 def engine_logps_match_policy(engine, policy, prompts, tokenizer) -> tuple[list, bool]:
     """Greedy generations of the engine, and whether its per-token log-probs equal the policy's."""
     gens = ray.get(engine.generate.remote(prompts, GREEDY))
-    batch = collate_rollout(gens, tokenizer.pad_token_id)
+    batch = collate_rollout(gens, tokenizer)
     policy_logps = ray.get(policy.token_logps.remote(batch))
     mask = batch["completion_mask"][:, 1:].bool()
     engine_logps = torch.tensor([lp for g in gens for lp in g.logprobs])
@@ -80,7 +80,7 @@ def test_engine_runs_multiprocess_and_matches_the_hf_policy(engine_and_policy):
 def test_bucketed_sync_changes_greedy_answers_to_the_trained_policys(engine_and_policy):
     engine, policy, tokenizer, prompts = engine_and_policy
     before = ray.get(engine.generate.remote(prompts, GREEDY))
-    batch = collate_rollout(before, tokenizer.pad_token_id)
+    batch = collate_rollout(before, tokenizer)
     torch.manual_seed(0)
     batch["old_logps"] = ray.get(policy.token_logps.remote(batch))
     batch["advantages"] = torch.randn_like(batch["old_logps"]) * 5
@@ -90,8 +90,7 @@ def test_bucketed_sync_changes_greedy_answers_to_the_trained_policys(engine_and_
     assert not same  # the engine still has the old weights
     stats = sync_policy_weights(policy, [engine], bucket_mb=0.05)  # 50 KB buckets split q/k/v and gate/up
     assert stats["weight_sync_buckets"] > 10
-    loaded = ray.get(engine.finish_weight_update.remote())
-    assert loaded == len(dict(ray.get(policy.__ray_call__.remote(lambda w: list(w.model.named_parameters())))))
+    assert ray.get(engine.finish_weight_update.remote()) == 0  # the sync itself loaded every staged bucket
     after, same = engine_logps_match_policy(engine, policy, prompts, tokenizer)
     assert same
     assert [g.token_ids for g in after] != [g.token_ids for g in before]
