@@ -87,7 +87,7 @@ def flops_plot(rows: list[dict], path: Path, target: tuple[str, float] | None = 
     One line per method through its evaluated points (means over seeds), 95% intervals as error
     bars, the seeds' min-max as a band; ``target`` (label, value) draws the headline's target.
     """
-    fig, axes = plt.subplots(1, 2, figsize=(12.5, 4.8), dpi=120, sharex=True)
+    fig, axes = plt.subplots(1, 2, figsize=(12.5, 5.4), dpi=120, sharex=True)
     colors = plt.cm.tab10.colors
     for i, row in enumerate(r for r in rows if r["status"] == "ok"):
         points = [p for p in row["curve"] if p["total_flops"] > 0]
@@ -118,8 +118,9 @@ def flops_plot(rows: list[dict], path: Path, target: tuple[str, float] | None = 
     axes[0].set_title("Harmlessness vs compute", fontsize=10)
     axes[1].set_title("Helpfulness vs compute", fontsize=10)
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, fontsize=8, loc="center left", bbox_to_anchor=(0.84, 0.5),
-               title="bars: 95% CI; band: seed min-max", title_fontsize=7)
-    fig.tight_layout(rect=(0, 0, 0.84, 1))
+    fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=min(len(labels), 4), frameon=False,
+               title="bars: 95% intervals; bands: min-max over seeds", title_fontsize=8)
+    rows_of_legend = -(-len(labels) // 4)
+    fig.tight_layout(rect=(0, 0.06 + 0.045 * rows_of_legend, 1, 1))
     fig.savefig(path)
     plt.close(fig)

@@ -82,7 +82,8 @@ def write_report(compare: CompareConfig, results: list, stage_costs: dict[str, d
          "eval_points": compare.eval_points, "headline": asdict(headline) if headline else None,
          "methods": rows, "runs": runs, "stages": stage_costs}, indent=2))
     pareto_plot(rows, out / "pareto.png")
-    target = (f"{compare.headline.baseline}: final", headline.target) if headline and headline.target else None
+    target = ((f"target: {compare.headline.baseline} at its end", headline.target)
+              if headline and headline.target is not None and compare.headline.metric == "harmlessness" else None)
     flops_plot(rows, out / "flops.png", target)
     curves_plot({r["name"] + (f" s{r['seed']}" if r["seed"] is not None else ""): Path(r["run_dir"])
                  for r in runs if r["run_dir"]}, out / "curves.png")

@@ -74,7 +74,8 @@ def seed_table(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         for s in r.get("per_seed", []):
             values = " | ".join(num(s["metrics"].get(k), ".3f") for k in RATES)
-            lines.append(f"| {r['name']} | {s['seed']} | {values} | {num(s['flops'], '.2e')} |")
+            seed = "-" if s["seed"] is None else s["seed"]
+            lines.append(f"| {r['name']} | {seed} | {values} | {num(s['flops'], '.2e')} |")
         for f in r.get("failed_seeds", []):
             lines.append(f"| {r['name']} | {f['seed']} | FAILED: {f['error']} |" + " |" * len(RATES))
     return "\n".join(lines)
