@@ -73,13 +73,13 @@ def test_merge_metrics_sums_shares_and_keeps_shared_values():
                  "tokens_per_s": 10.0}
 
 
-def test_placements_size_colocated_bundles_for_both_roles():
+def test_placements_size_colocated_bundles_by_the_larger_ask():
     roles = {"policy": RoleConfig(num_workers=2, num_cpus_per_worker=0.5, num_gpus_per_worker=0.25),
              "reference": RoleConfig(num_workers=2, num_cpus_per_worker=0.25, num_gpus_per_worker=0.25,
                                      colocate_with="policy")}
     placements = Placements(roles)
     assert placements.host_of("reference") == "policy" and placements.sharers("policy") == ["policy", "reference"]
-    assert bundle_of(list(roles.values())) == {"CPU": 0.75, "GPU": 0.5}
+    assert bundle_of(list(roles.values())) == {"CPU": 0.5, "GPU": 0.25}  # they take turns: max, not sum
 
 
 def test_colocation_config_is_checked(world_dir, tmp_path):
