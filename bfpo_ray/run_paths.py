@@ -1,11 +1,13 @@
-"""Every path of a run made absolute in the driver, before any actor sees it.
+"""Every path of a cluster run made absolute in the driver, before any actor sees it.
 
 Under ``ray job submit --working-dir .`` the driver and every actor run inside a private copy of the
 uploaded directory (one per node), so a relative output path writes into that copy: lost when the job
-ends, and on another node not the same directory at all. The driver therefore resolves every local
-path against its own working directory, and refuses a relative ``trainer.output_dir`` when it joins a
-cluster (give one on storage every node sees). Inputs that do not exist locally are left as they are:
-hub names such as ``Qwen/Qwen2.5-0.5B-Instruct`` look like relative paths.
+ends, and on another node not the same directory at all. A driver that joins a cluster therefore
+refuses a relative ``trainer.output_dir`` (give one on storage every node sees) and resolves every
+other local path against its own working directory. Inputs that do not exist locally are left as they
+are: hub names such as ``Qwen/Qwen2.5-0.5B-Instruct`` look like relative paths. A local run (embedded
+Ray: every actor shares the driver's working directory) keeps its paths as written, so its saved
+``config.yaml`` stays comparable with the config that produced it.
 """
 
 from __future__ import annotations
@@ -30,10 +32,13 @@ def joins_cluster(cfg: RunConfig) -> bool:
 
 
 def absolute_paths(cfg: RunConfig, cwd: Path | None = None) -> RunConfig:
-    """A copy of ``cfg`` with every local path absolute; ConfigError for a relative output dir on a cluster."""
+    """On a cluster, a copy of ``cfg`` with every local path absolute (ConfigError for a relative output
+    dir); a local run's ``cfg`` as it is."""
+    if not joins_cluster(cfg):
+        return cfg
     base = (cwd or Path.cwd()).resolve()
     out = copy.deepcopy(cfg)
-    if joins_cluster(cfg) and not Path(cfg.trainer.output_dir).is_absolute():
+    if not Path(cfg.trainer.output_dir).is_absolute():
         raise ConfigError(f"config key 'trainer.output_dir': '{cfg.trainer.output_dir}' is relative; on a Ray "
                           "cluster the driver and every actor run in a private copy of the working dir: give an "
                           "absolute path on storage every node sees (trainer.output_dir=/shared/...)")

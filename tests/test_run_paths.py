@@ -1,5 +1,5 @@
-"""The driver makes every local path absolute (actors in other working-dir copies and on other nodes see
-the same files) and refuses a relative output dir when it joins a cluster."""
+"""A driver that joins a cluster makes every local path absolute (actors in other working-dir copies and on
+other nodes see the same files) and refuses a relative output dir; a local run keeps its paths."""
 
 from pathlib import Path
 
@@ -13,15 +13,22 @@ def test_local_paths_become_absolute_and_hub_names_stay(tmp_path):
     (tmp_path / "pairs.jsonl").write_text("")
     cfg = load_config("configs/demo/bfpo.yaml", ["model.path=models/sft", "data.train=[{path: pairs.jsonl}]",
                                                  "reward.reward_model=Qwen/Qwen2.5-0.5B-Instruct",
-                                                 "trainer.output_dir=runs/x", "trainer.resume=runs/x/ckpt"])
+                                                 "trainer.output_dir=/shared/x", "trainer.resume=runs/x/ckpt",
+                                                 "ray.address=auto"])
     out = absolute_paths(cfg, cwd=tmp_path)
     assert out.model.path == str(tmp_path / "models" / "sft")
     assert out.data.train[0].path == str(tmp_path / "pairs.jsonl")
     assert out.reward.reward_model == "Qwen/Qwen2.5-0.5B-Instruct"  # not a local path: a hub name
-    assert out.trainer.output_dir == str(tmp_path / "runs" / "x")
+    assert out.trainer.output_dir == "/shared/x"
     assert out.trainer.resume == str(tmp_path / "runs" / "x" / "ckpt")
     assert Path(out.data.cache_dir).is_absolute() and Path(out.world.dir).is_absolute()
-    assert cfg.trainer.output_dir == "runs/x"  # the caller's config is left alone
+    assert cfg.model.path == "models/sft"  # the caller's config is left alone
+
+
+def test_a_local_run_keeps_its_paths(tmp_path, monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    cfg = load_config("configs/demo/bfpo.yaml", ["trainer.output_dir=runs/x"])
+    assert absolute_paths(cfg, cwd=tmp_path) is cfg
 
 
 def test_relative_output_dir_is_refused_when_joining_a_cluster(capsys):

@@ -10,8 +10,8 @@ from bfpo_ray.config import RunConfig
 def train_by_algorithm(cfg: RunConfig) -> Path:
     """Run the driver of ``cfg.algorithm.name``; returns the run directory.
 
-    Every path becomes absolute first (:func:`bfpo_ray.run_paths.absolute_paths`: actors on other nodes
-    and in other working-dir copies see the same files). A run whose actors the cluster can never hold
+    On a cluster every path becomes absolute first (:func:`bfpo_ray.run_paths.absolute_paths`: actors on
+    other nodes and in other working-dir copies see the same files). A run whose actors the cluster can never hold
     stops here, in one line naming roles and numbers (:func:`bfpo_ray.cluster_plan.check_fits`),
     instead of waiting forever for resources.
     """
