@@ -6,7 +6,7 @@ Each config runs with tiny-model overrides (the world's base model, float32, hf 
 judge, one torch thread) but its own workers, GPUs, colocation and strategy. The driver's own code makes
 the actors (placement groups + policy/reference groups, the scalar actor, PPO's spawn_actors); every actor
 must answer within a deadline, so a request Ray cannot place shows up as a failure, never as a hang.
-Prints one JSON line per config: GPU ids each actor sees, per role.
+Prints one JSON line per config: GPU ids each actor sees, per role; then what a zero-GPU role sees.
 """
 
 from __future__ import annotations
@@ -80,6 +80,17 @@ def start_ppo(cfg) -> dict[str, list[str]]:
     return seen
 
 
+def zero_gpu_visible() -> str:
+    """What an actor of a role without GPUs sees on this GPU node."""
+    from actors.resources import role_options
+    from bfpo_ray.config import RoleConfig
+
+    probe = ray.remote(lambda: os.environ.get("CUDA_VISIBLE_DEVICES", "unset"))
+    options = role_options(RoleConfig(num_cpus_per_worker=0.1, num_gpus_per_worker=0))
+    return ray.get(probe.options(num_cpus=options["num_cpus"], num_gpus=0,
+                                 runtime_env=options["runtime_env"]).remote(), timeout=DEADLINE_S)
+
+
 def main(argv: list[str]) -> None:
     from bfpo_ray.cluster_plan import check_fits
     from bfpo_ray.config import load_config
@@ -92,6 +103,7 @@ def main(argv: list[str]) -> None:
             check_fits(cfg)  # the live cluster (logical GPUs)
             start = {"ppo": start_ppo, "rm": start_scalar, "cm": start_scalar}.get(cfg.algorithm.name, start_offline)
             print(json.dumps({"config": path, "visible": start(cfg)}), flush=True)
+        print(json.dumps({"zero_gpu_role": zero_gpu_visible()}), flush=True)
     finally:
         ray.shutdown()
 
