@@ -137,12 +137,25 @@ def write_manifest(directory: Path) -> None:
         os.fsync(f.fileno())
 
 
+_VERIFIED: set[tuple] = set()  # (directory, every file's name, size and mtime) already checked in this process
+
+
 def verify_directory(directory: Path) -> str | None:
     """None when ``directory`` matches its ``MANIFEST.json``, else what is wrong (one phrase naming the file)."""
     directory = Path(directory)
     manifest = directory / MANIFEST
     if not manifest.is_file():
         return f"{directory} has no {MANIFEST} (its save did not finish)"
+    key = (str(directory.resolve()), *((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in _files(directory)))
+    if key in _VERIFIED:
+        return None
+    problem = _check_manifest(directory, manifest)
+    if problem is None:
+        _VERIFIED.add(key)
+    return problem
+
+
+def _check_manifest(directory: Path, manifest: Path) -> str | None:
     try:
         entries = json.loads(manifest.read_text())["files"]
     except (ValueError, KeyError) as err:

@@ -85,11 +85,18 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, DataError, TrainingStopped) as err:
         print(f"bfpo-ray: error: {err}", file=sys.stderr)
         return 2 if isinstance(err, ConfigError) else 1
-    except OSError as err:  # the machine's files or network: one line, no traceback
-        if err.errno in (errno.ENOSPC, errno.EDQUOT):
-            print(f"bfpo-ray: error: disk full while writing {err.filename or 'a file'}; the checkpoints already "
-                  "written are intact: free space and resume with trainer.resume=auto", file=sys.stderr)
-        else:
-            print(f"bfpo-ray: error: {' '.join(str(err).split())}", file=sys.stderr)
+    except OSError as err:  # the machine's files or network (here or in an actor): one line, no traceback
+        print(f"bfpo-ray: error: {os_error_line(err)}", file=sys.stderr)
         return 1
     return 0
+
+
+def os_error_line(err: OSError) -> str:
+    """One line for an OSError raised here or inside an actor (Ray's error then carries it as ``cause``)."""
+    cause = getattr(err, "cause", None)
+    cause = cause if isinstance(cause, OSError) else err
+    if cause.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (f"disk full while writing {cause.filename or 'a file'}; the checkpoints already written are "
+                "intact: free space and resume with trainer.resume=auto")
+    text = str(cause).strip().splitlines()
+    return " ".join(text[0].split()) if text else type(cause).__name__

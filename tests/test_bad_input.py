@@ -13,13 +13,22 @@ from bfpo_ray.cli import main
 from bfpo_ray.config import load_config
 
 
-def fails(capsys, *argv):
+@pytest.fixture
+def ray_starts(monkeypatch):
+    """Records every ``ray.init`` (start or join) that a command makes; the calls go through unchanged."""
+    calls = []
+    init = ray.init
+    monkeypatch.setattr(ray, "init", lambda *a, **k: calls.append("init") or init(*a, **k))
+    return calls
+
+
+def fails(capsys, ray_starts, *argv):
     """Exit code and the one error line of ``bfpo-ray *argv``; asserts there is exactly one and no traceback."""
     code = main(list(map(str, argv)))
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.startswith("bfpo-ray: error:")]
     assert code != 0 and len(lines) == 1 and "Traceback" not in err, err
-    assert not ray.is_initialized()  # every check happens before Ray starts
+    assert ray_starts == []  # every check happens before Ray starts
     return code, lines[0]
 
 
@@ -29,23 +38,23 @@ def train(world_dir, tmp_path, *overrides, config="configs/demo/bfpo.yaml"):
             *overrides]
 
 
-def test_model_path_that_does_not_exist(capsys, world_dir, tmp_path):
-    _, line = fails(capsys, *train(world_dir, tmp_path, f"model.path={tmp_path / 'no' / 'model'}"))
+def test_model_path_that_does_not_exist(capsys, ray_starts, world_dir, tmp_path):
+    _, line = fails(capsys, ray_starts, *train(world_dir, tmp_path, f"model.path={tmp_path / 'no' / 'model'}"))
     assert "'model.path'" in line and "no/model does not exist" in line
 
 
-def test_truncated_model_weights_are_named(capsys, world_dir, tmp_path):
+def test_truncated_model_weights_are_named(capsys, ray_starts, world_dir, tmp_path):
     model = tmp_path / "model"
     shutil.copytree(world_dir / "base", model)
     with (model / "model.safetensors").open("r+b") as f:
         f.truncate((model / "model.safetensors").stat().st_size // 2)
-    _, line = fails(capsys, *train(world_dir, tmp_path, f"model.path={model}"))
+    _, line = fails(capsys, ray_starts, *train(world_dir, tmp_path, f"model.path={model}"))
     assert f"{model / 'model.safetensors'} is truncated" in line
 
 
-def test_output_dir_that_is_a_file(capsys, world_dir, tmp_path):
+def test_output_dir_that_is_a_file(capsys, ray_starts, world_dir, tmp_path):
     (tmp_path / "run").write_text("x")
-    _, line = fails(capsys, *train(world_dir, tmp_path))
+    _, line = fails(capsys, ray_starts, *train(world_dir, tmp_path))
     assert "trainer.output_dir" in line and "is a file" in line
 
 
@@ -54,57 +63,59 @@ def test_output_dir_that_is_a_file(capsys, world_dir, tmp_path):
     ("trainer.resume=yes", "'trainer.resume': must be none, auto or a checkpoint directory, got a yes/no value"),
     ("data.max_length=6", "'data.max_prompt_length': 4 tokens leave no room for prompt text"),
 ])
-def test_bad_trainer_values(capsys, world_dir, tmp_path, override, expected):
+def test_bad_trainer_values(capsys, ray_starts, world_dir, tmp_path, override, expected):
     extra = ["data.max_prompt_length=4"] if override.startswith("data.") else []
-    code, line = fails(capsys, *train(world_dir, tmp_path, override, *extra))
+    code, line = fails(capsys, ray_starts, *train(world_dir, tmp_path, override, *extra))
     assert code == 2 and expected in line
 
 
-def test_resume_dir_is_checked_before_any_work(capsys, world_dir, tmp_path):
-    _, line = fails(capsys, *train(world_dir, tmp_path, f"trainer.resume={tmp_path / 'ckpt'}"))
+def test_resume_dir_is_checked_before_any_work(capsys, ray_starts, world_dir, tmp_path):
+    _, line = fails(capsys, ray_starts, *train(world_dir, tmp_path, f"trainer.resume={tmp_path / 'ckpt'}"))
     assert "'trainer.resume'" in line and "is not a checkpoint directory" in line
 
 
-def test_data_file_smaller_than_one_batch(capsys, world_dir, tmp_path):
+def test_data_file_smaller_than_one_batch(capsys, ray_starts, world_dir, tmp_path):
     small = tmp_path / "small.jsonl"
     small.write_text("".join((world_dir / "pku_pairs.jsonl").read_text().splitlines(keepends=True)[:5]))
-    code, line = fails(capsys, *train(world_dir, tmp_path, f"data.train[0].path={small}", "data.train[0].fraction=1",
-                                      "trainer.train_batch_size=8", "trainer.micro_batch_size=8"))
+    code, line = fails(capsys, ray_starts, *train(world_dir, tmp_path, f"data.train[0].path={small}",
+                                                  "data.train[0].fraction=1", "trainer.train_batch_size=8",
+                                                  "trainer.micro_batch_size=8"))
     assert code == 1 and "small.jsonl: 5 usable records, fewer than one batch (trainer.train_batch_size=8)" in line
     assert not (tmp_path / "run").exists()
 
 
-def test_train_without_config(capsys):
-    code, line = fails(capsys, "train", "trainer.max_steps=1")
+def test_train_without_config(capsys, ray_starts):
+    code, line = fails(capsys, ray_starts, "train", "trainer.max_steps=1")
     assert code == 2 and "train needs --config FILE" in line
 
 
-def test_ppo_reward_model_that_does_not_exist(capsys, world_dir, tmp_path):
-    code, line = fails(capsys, "train", "--config", "configs/world/ppo_linear.yaml", f"world.dir={world_dir}",
-                       f"model.path={world_dir / 'base'}", f"trainer.output_dir={tmp_path / 'run'}",
-                       f"reward.reward_model={tmp_path / 'rm'}", f"reward.cost_model={world_dir / 'base'}")
+def test_ppo_reward_model_that_does_not_exist(capsys, ray_starts, world_dir, tmp_path):
+    code, line = fails(capsys, ray_starts, "train", "--config", "configs/world/ppo_linear.yaml",
+                       f"world.dir={world_dir}", f"model.path={world_dir / 'base'}",
+                       f"trainer.output_dir={tmp_path / 'run'}", f"reward.reward_model={tmp_path / 'rm'}",
+                       f"reward.cost_model={world_dir / 'base'}")
     assert "'reward.reward_model'" in line and "rm does not exist" in line
 
 
-def test_eval_needs_no_training_data_and_checks_the_model_dir(capsys, world_dir, tmp_path):
+def test_eval_needs_no_training_data_and_checks_the_model_dir(capsys, ray_starts, world_dir, tmp_path):
     cfg = load_config(None, [f"world.dir={world_dir}", f"model.path={world_dir / 'base'}"], for_training=False)
     assert cfg.data.train == []
     (tmp_path / "notes.txt").write_text("not a model")
-    _, line = fails(capsys, "eval", f"world.dir={world_dir}", f"model.path={tmp_path}")
+    _, line = fails(capsys, ray_starts, "eval", f"world.dir={world_dir}", f"model.path={tmp_path}")
     assert f"'model.path': {tmp_path} is not a model directory (no config.json)" in line
 
 
-def test_classifier_judge_without_its_path(capsys, world_dir):
-    code, line = fails(capsys, "eval", f"world.dir={world_dir}", f"model.path={world_dir / 'base'}",
+def test_classifier_judge_without_its_path(capsys, ray_starts, world_dir):
+    code, line = fails(capsys, ray_starts, "eval", f"world.dir={world_dir}", f"model.path={world_dir / 'base'}",
                        "eval.judge=classifier")
     assert code == 2 and "'eval.judge_path': eval.judge=classifier needs eval.judge_path" in line
 
 
-def test_compare_with_a_missing_method_config(capsys, world_dir, tmp_path):
+def test_compare_with_a_missing_method_config(capsys, ray_starts, world_dir, tmp_path):
     compare = tmp_path / "compare.yaml"
     compare.write_text(json.dumps({"output_dir": str(tmp_path / "cmp"), "world_dir": str(world_dir),
                                    "methods": [{"name": "BFPO", "config": "configs/demo/nope.yaml"}]}))
-    code, line = fails(capsys, "compare", "--config", compare)
+    code, line = fails(capsys, ray_starts, "compare", "--config", compare)
     assert code == 2 and "method 'BFPO': config file not found: configs/demo/nope.yaml" in line
     assert not (tmp_path / "cmp").exists()
 
@@ -129,3 +140,19 @@ def test_hub_retries_print_one_line(capsys):
     lines = capsys.readouterr().err.splitlines()
     assert lines == [f"cannot reach {url} ([Errno -2] Name or service not known); retrying a few times before "
                      "giving up", "an unrelated hub warning"]
+
+
+def test_disk_full_inside_an_actor_is_one_line(ray_cluster):
+    import errno
+
+    from bfpo_ray.cli import os_error_line
+
+    @ray.remote(num_cpus=0.01)
+    def save(path):
+        raise OSError(errno.ENOSPC, "No space left on device", path)
+
+    with pytest.raises(OSError) as err:  # Ray's error is also an OSError
+        ray.get(save.remote("/runs/x/checkpoints/.step-00000004.tmp-7/model.safetensors"))
+    assert os_error_line(err.value) == ("disk full while writing /runs/x/checkpoints/.step-00000004.tmp-7/"
+                                        "model.safetensors; the checkpoints already written are intact: free space "
+                                        "and resume with trainer.resume=auto")

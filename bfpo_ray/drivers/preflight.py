@@ -73,8 +73,9 @@ def check_eval_inputs(cfg: RunConfig) -> None:
 
 
 def check_train_inputs(cfg: RunConfig) -> None:
-    """What a training run reads (models, resume checkpoint) and where it writes; refusals of the run dir."""
-    from bfpo_ray.drivers.run_dir import check_run_dir
+    """What a training run reads (models, resume checkpoint) and where it writes. (Whether the run may use
+    its directory is decided once the data is checked, by :func:`bfpo_ray.drivers.run_dir.open_run_dir`.)"""
+    from bfpo_ray.drivers.run_dir import check_output_dir, resolve_resume
 
     check_model_dir("model.path", cfg.model.path)
     if cfg.model.tokenizer_path:
@@ -84,4 +85,5 @@ def check_train_inputs(cfg: RunConfig) -> None:
             check_model_dir("reward.reward_model", cfg.reward.reward_model)
             check_model_dir("reward.cost_model", cfg.reward.cost_model)
         check_model_dir("critic.path", cfg.critic.path, required=False)
-    check_run_dir(cfg)
+    check_output_dir(cfg)
+    resolve_resume(cfg)

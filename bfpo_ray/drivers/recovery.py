@@ -16,8 +16,9 @@ import logging
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import ray
 from ray.exceptions import RayActorError
 
 from bfpo_ray.checkpoint import latest_checkpoint
@@ -68,3 +69,10 @@ def with_recovery(cfg: RunConfig, attempt: Callable[[Path | None], T]) -> T:
             log.warning("lost actor %s at step %d; recovery %d of %d from %s", actor, step, failures, limit,
                         newest or "the start (no checkpoint yet)")
             resume = newest
+
+
+def kill_actors(*handles: Any) -> None:
+    """``ray.kill`` every actor handle given (None skipped): an attempt's cleanup when it owns no placement group."""
+    for handle in handles:
+        if handle is not None:
+            ray.kill(handle)
