@@ -14,6 +14,25 @@ from bfpo_ray.config import RayConfig
 log = logging.getLogger(__name__)
 
 
+#: Ray waits a fixed 30 s for a new local node to register; a busy machine can miss that
+_LOCAL_START_TRIES = 3
+
+
+def start_local_ray(num_cpus: int | None) -> None:
+    """Start an embedded single-node Ray (dashboard off). A node that timed out during startup (Ray's
+    fixed 30 s wait, missed on an overloaded machine) is shut down and started again, up to 3 tries."""
+    for attempt in range(1, _LOCAL_START_TRIES + 1):
+        try:
+            ray.init(num_cpus=num_cpus, include_dashboard=False, configure_logging=False, log_to_driver=True)
+            return
+        except Exception as err:  # Ray raises a bare Exception for this timeout
+            if "timed out during startup" not in str(err) or attempt == _LOCAL_START_TRIES:
+                raise
+            log.warning("local Ray node timed out during startup (busy machine?); retrying (%d of %d)",
+                        attempt + 1, _LOCAL_START_TRIES)
+            ray.shutdown()
+
+
 @contextmanager
 def ray_session(cfg: RayConfig) -> Iterator[None]:
     """Use the Ray already initialised in this process, else connect/start one for the block.
@@ -30,12 +49,7 @@ def ray_session(cfg: RayConfig) -> Iterator[None]:
     if address:
         ray.init(address=address, log_to_driver=True)
     else:
-        ray.init(
-            num_cpus=cfg.num_cpus,
-            include_dashboard=False,
-            configure_logging=False,
-            log_to_driver=True,
-        )
+        start_local_ray(cfg.num_cpus)
     log.info("ray resources: %s", ray.cluster_resources())
     try:
         yield
