@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import ray
 from safetensors.torch import load_file
 
 from bfpo_ray.checkpoint import step_dir, verify_directory
@@ -49,20 +50,22 @@ def descendants(root: int) -> list[int]:
     return found
 
 
-def kill_policy_after(checkpoint: Path, root: int, timeout: float = 600) -> threading.Thread:
-    """In the background: once ``checkpoint`` exists, SIGKILL the PolicyActor process under ``root``."""
+def kill_policy_after(checkpoint: Path, killed: list[int], timeout: float = 600) -> threading.Thread:
+    """In the background: once ``checkpoint`` exists, SIGKILL the policy worker process (``ray::PolicyWorker``)
+    of this test's Ray (a descendant of this process); its pid goes into ``killed``."""
 
     def run():
         deadline = time.monotonic() + timeout
         while not checkpoint.is_dir() and time.monotonic() < deadline:
             time.sleep(0.02)
-        for pid in descendants(root):
+        for pid in descendants(os.getpid()):
             try:
                 title = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
             except OSError:
                 continue
-            if title.startswith(b"ray::PolicyActor"):
+            if title.startswith(b"ray::PolicyWorker"):
                 os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
 
     killer = threading.Thread(target=run, daemon=True)
     killer.start()
@@ -74,28 +77,35 @@ def test_killed_policy_worker_is_recovered_to_the_same_weights(world_dir, tmp_pa
     straight = train(load_config("configs/demo/dpo.yaml", overrides(world_dir, tmp_path / "a", cache)))
     out = tmp_path / "b"
     command = [sys.executable, "-m", "bfpo_ray", "train", "--config", "configs/demo/dpo.yaml",
-               *overrides(world_dir, out, cache, **{"ray.num_cpus": 2})]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    killer = kill_policy_after(step_dir(out / "checkpoints", 2), proc.pid)
+               *overrides(world_dir, out, cache)]
+    killed: list[int] = []
+    # the command joins this test's Ray (other clusters on the machine must not be picked up)
+    env = {**os.environ, "RAY_ADDRESS": ray.get_runtime_context().gcs_address}
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    killer = kill_policy_after(step_dir(out / "checkpoints", 2), killed)
     stdout, stderr = proc.communicate(timeout=900)
     killer.join(timeout=5)
-    assert proc.returncode == 0, stderr[-3000:]
-    assert "lost actor PolicyActor at step" in stderr and "recovery 1 of 3 from" in stderr
+    assert len(killed) == 1 and proc.returncode == 0, stderr[-3000:]
+    assert "lost actor PolicyWorker at step" in stderr and "recovery 1 of 3 from" in stderr
     a, b = load_file(str(straight / "model.safetensors")), load_file(str(out / "model.safetensors"))
     assert max((a[k] - b[k]).abs().max().item() for k in a) <= 1e-6
-    assert [r["step"] for r in read_metrics(out)] == list(range(1, 9))
+    rows, straight_rows = read_metrics(out), read_metrics(straight)
+    assert [r["step"] for r in rows] == [r["step"] for r in straight_rows]  # redone steps logged once
+    assert rows[-1]["loss"] == pytest.approx(straight_rows[-1]["loss"], rel=1e-5)
     assert "step 8/8 | loss" in stdout  # the console's progress line (plain: stdout is a pipe)
 
 
 def test_exhausted_recovery_stops_with_one_line_and_keeps_the_checkpoint(world_dir, tmp_path, ray_cluster, capsys):
     out = tmp_path / "run"
-    killer = kill_policy_after(step_dir(out / "checkpoints", 2), os.getpid())
+    killed: list[int] = []
+    killer = kill_policy_after(step_dir(out / "checkpoints", 2), killed)
     code = main(["train", "--config", "configs/demo/dpo.yaml",
                  *overrides(world_dir, out, tmp_path / "cache", **{"trainer.max_failures": 0})])
     killer.join(timeout=5)
+    assert len(killed) == 1
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("bfpo-ray: error:")]
     assert code == 1 and len(lines) == 1
-    assert lines[0].startswith("bfpo-ray: error: lost actor PolicyActor at step ")
+    assert lines[0].startswith("bfpo-ray: error: lost actor PolicyWorker at step ")
     assert lines[0].endswith(f"(recovery off (trainer.max_failures=0)); resume from "
                              f"{step_dir(out / 'checkpoints', 2)} with trainer.resume=auto")
     assert verify_directory(step_dir(out / "checkpoints", 2)) is None
