@@ -72,8 +72,8 @@ def test_fingerprint_covers_what_changes_the_result():
                 "optim.lr", "strategy.name", "strategy.zero_stage", "policy.num_workers", "trainer.seed",
                 "trainer.train_batch_size", "trainer.max_steps"):
         assert key in keys, key
-    for key in ("trainer.output_dir", "trainer.resume", "trainer.save_every", "eval.judge", "ray.num_cpus",
-                "policy.torch_threads", "data.cache_dir"):
+    for key in ("trainer.output_dir", "trainer.resume", "trainer.save_every", "trainer.save_points", "eval.judge",
+                "ray.num_cpus", "policy.torch_threads", "data.cache_dir"):
         assert key not in keys, key
     assert fingerprint_diff({"a.b": 1, "c": 2}, {"a.b": 3, "c": 2}, ["a"]) == []
     assert fingerprint_diff({"a.b": 1}, {}, []) == ["a.b 1 -> <unset>"]
