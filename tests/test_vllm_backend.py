@@ -94,7 +94,8 @@ def test_bucketed_sync_changes_greedy_answers_to_the_trained_policys(engine_and_
     after, same = engine_logps_match_policy(engine, policy, prompts, tokenizer)
     assert same
     assert [g.token_ids for g in after] != [g.token_ids for g in before]
-    assert not [f for f in os.listdir("/dev/shm") if f.startswith("bfpo-weights-")]  # staged files removed
+    engine_pid = ray.get(engine.__ray_call__.remote(lambda _: os.getpid()))
+    assert not [f for f in os.listdir("/dev/shm") if f.startswith(f"bfpo-weights-{engine_pid}-")]  # staged: removed
 
 
 def test_ppo_steps_with_vllm_rollouts(world_dir, tmp_path, ray_cluster):
