@@ -96,3 +96,37 @@ def test_ppo_objective_uses_the_sampling_temperature_and_the_entropy_bonus():
     # ratio exp(logp - 0) inside the (wide) clip: loss = -A * ratio - 0.5 * H
     assert loss.item() == pytest.approx(-math.exp(logp) - 0.5 * entropy)
     assert stats["entropy"].item() == pytest.approx(entropy)
+
+
+def test_an_empty_generation_is_scored_as_eos_never_as_padding(world_dir):
+    from bfpo_ray.config import ModelConfig
+    from bfpo_ray.drivers.ppo import collate_rollout
+    from bfpo_ray.rollout.types import Generation
+    from bfpo_ray.workers.modeling import load_tokenizer
+
+    tokenizer = load_tokenizer(ModelConfig(path=str(world_dir / "base")))
+    empty = Generation(prompt_ids=[5, 6, 7], token_ids=[], text="", logprobs=[], finished=False)
+    batch = collate_rollout([empty], tokenizer)
+    assert batch["input_ids"][0, :4].tolist() == [5, 6, 7, tokenizer.eos_token_id]
+    assert batch["completion_mask"][0, :4].tolist() == [0, 0, 0, 1]
+    assert batch["attention_mask"][0, :4].tolist() == [1, 1, 1, 1]
+
+
+def test_scorers_with_another_tokenizer_are_refused_before_any_actor_starts(world_dir, tmp_path):
+    from transformers import AutoTokenizer
+
+    from bfpo_ray.config import ConfigError, load_config
+    from bfpo_ray.drivers.ppo_actors import check_scorer_tokenizers
+
+    other = AutoTokenizer.from_pretrained(world_dir / "base")
+    other.add_tokens(["<an-extra-token>"])
+    other.save_pretrained(tmp_path / "rm")
+    same = AutoTokenizer.from_pretrained(world_dir / "base")
+    same.save_pretrained(tmp_path / "cm")
+    cfg = load_config("configs/world/ppo_linear.yaml", [f"world.dir={world_dir}", f"model.path={world_dir / 'base'}",
+                                                        f"reward.reward_model={tmp_path / 'rm'}",
+                                                        f"reward.cost_model={tmp_path / 'cm'}"])
+    with pytest.raises(ConfigError, match="reward.reward_model: the tokenizer of .* differs"):
+        check_scorer_tokenizers(cfg)
+    cfg.reward.reward_model = str(tmp_path / "cm")
+    check_scorer_tokenizers(cfg)  # same vocabulary: accepted

@@ -1,7 +1,7 @@
-"""PPO learns safety on the safety world (slow): from a briefly fine-tuned, mostly unsafe model, PPO with the
-world's oracle reward (linear: r = 4 * helpfulness, c = +4 unsafe / -4 safe) raises the training rollouts'
-own oracle harmlessness within a few rollout batches, and PPO-Lagrangian's lambda grows while the policy
-is costlier than its threshold."""
+"""PPO learns safety on the safety world (slow): from a briefly fine-tuned, mostly unsafe model, PPO-Lagrangian
+with the world's oracle (r = 4 * helpfulness, c = +4 unsafe / -4 safe) raises the training rollouts' own
+oracle harmlessness within 8 rollout batches, its cost falls, and lambda grows while the policy is costlier
+than the threshold."""
 
 from __future__ import annotations
 
@@ -34,20 +34,13 @@ def ppo_run(world_dir, model, out, reward: str, **overrides):
 
 
 @pytest.mark.slow
-def test_oracle_ppo_raises_the_rollouts_harmlessness(world_dir, unsafe_sft, tmp_path, ray_cluster):
-    rows = ppo_run(world_dir, unsafe_sft, tmp_path / "linear", "linear")
+def test_oracle_lagrangian_ppo_raises_the_rollouts_harmlessness(world_dir, unsafe_sft, tmp_path, ray_cluster):
+    rows = ppo_run(world_dir, unsafe_sft, tmp_path / "lag", "lagrangian")
     first, last = rows[0], rows[-2:]
     start = first["judge_harmlessness"]
     end = sum(r["judge_harmlessness"] for r in last) / len(last)
     assert start < 0.7, start  # the fine-tuned model is mostly unsafe
     assert end >= start + 0.2, [r["judge_harmlessness"] for r in rows]
-    # and the score PPO maximises climbs with it
-    assert sum(r["score"] for r in last) / len(last) > first["score"], [r["score"] for r in rows]
-
-
-@pytest.mark.slow
-def test_lagrangian_lambda_grows_while_the_policy_is_costlier_than_the_threshold(world_dir, unsafe_sft, tmp_path,
-                                                                                  ray_cluster):
-    rows = ppo_run(world_dir, unsafe_sft, tmp_path / "lag", "lagrangian", **{"trainer.max_steps": 3})
-    assert rows[0]["cost"] > -3.6  # mostly unsafe: above the threshold
-    assert rows[-1]["lambda_next"] > rows[0]["lambda"]
+    # the cost PPO-Lagrangian bounds falls with it, and lambda grew while the policy was costlier than the bound
+    assert sum(r["cost"] for r in last) / len(last) < first["cost"], [r["cost"] for r in rows]
+    assert first["cost"] > -3.6 and rows[1]["lambda"] > first["lambda"]
