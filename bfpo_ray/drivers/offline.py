@@ -61,7 +61,7 @@ class Stream:
 def train(cfg: RunConfig) -> Path:
     """Run one offline training job; returns the run directory holding the final HF checkpoint."""
     began = time.perf_counter()
-    start_checks(cfg)  # paths, models, resume checkpoint, run dir: before anything heavy
+    start_checks(cfg)  # models, resume checkpoint, output dir: before anything heavy
     tokenizer = load_tokenizer(cfg.model)
     pad_id = pad_id_of(tokenizer)
     streams = load_streams(cfg, tokenizer)  # every record validated before anything is written
