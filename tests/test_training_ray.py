@@ -89,7 +89,7 @@ def test_resume_after_exit_matches_an_uninterrupted_run(world_dir, tmp_path, ray
     assert read_metrics(resumed)[-1]["loss"] == pytest.approx(read_metrics(straight)[-1]["loss"], rel=1e-5)
 
 
-def test_resume_from_an_explicit_bad_path_is_refused(world_dir, tmp_path, ray_cluster):
+def test_resume_from_an_explicit_bad_path_is_refused(world_dir, tmp_path):  # before Ray starts
     with pytest.raises(ConfigError, match="trainer.resume.*nowhere is not a checkpoint directory"):
         train(config(world_dir, tmp_path, **{"trainer.resume": str(tmp_path / "nowhere")}))
 
