@@ -35,6 +35,7 @@ from bfpo_ray.data.schedule import BatchSchedule
 from bfpo_ray.data.tokenize import ChatEncoder, EncodedSft, collate_sft, pad_id_of
 from bfpo_ray.drivers.ppo_actors import Actors, check_scorer_tokenizers, count_tokens, record_usage, spawn_actors
 from bfpo_ray.drivers.ppo_state import BaselineCache, restore, save_checkpoint
+from bfpo_ray.drivers.recovery import kill_actors, with_recovery
 from bfpo_ray.drivers.setup import StepPlan, ensure_world, prepare_run_dir, total_steps
 from bfpo_ray.drivers.weight_sync import sync_policy_weights
 from bfpo_ray.ray_session import ray_session
@@ -52,24 +53,38 @@ Batch = dict[str, torch.Tensor]
 def train(cfg: RunConfig) -> Path:
     """Run PPO; returns the run dir holding the final policy in HF format."""
     check_scorer_tokenizers(cfg)
-    out = prepare_run_dir(cfg)
     ensure_world(cfg)
     a, t = cfg.algorithm, cfg.trainer
     tokenizer = load_tokenizer(cfg.model)
     prompts = load_prompts(cfg, tokenizer)
     schedule = BatchSchedule(len(prompts), t.train_batch_size, t.seed)
+    out = prepare_run_dir(cfg)  # once the prompts are checked: a rejected run leaves the directory as it was
     steps = total_steps(cfg, schedule.steps_per_epoch)
     updates = steps * a.ppo_epochs * (t.train_batch_size * cfg.rollout.samples_per_prompt // a.mini_batch_size)
+    with ray_session(cfg.ray):
+        last = with_recovery(cfg, lambda resume: attempt(cfg, prompts, schedule, steps, updates, tokenizer, resume))
+    if last < steps:
+        log.info("exiting after step %d of %d; resume with trainer.resume=auto", last, steps)
+    else:
+        log.info("finished %d PPO steps; policy in %s", steps, out)
+    return out
+
+
+def attempt(cfg: RunConfig, prompts: list[list[int]], schedule: BatchSchedule, steps: int, updates: int, tokenizer,
+            resume: Path | None) -> int:
+    """Spawn the actors, restore ``resume``, run the steps, save; the steps done. The actors go away whatever
+    happens (a lost actor is recovered by :func:`bfpo_ray.drivers.recovery.with_recovery`)."""
+    a, out = cfg.algorithm, Path(cfg.trainer.output_dir)
     lagrangian = Lagrangian(a.lambda_init, a.lambda_lr, a.cost_threshold, a.lambda_max, a.lambda_window,
                             a.lambda_update)
     baseline_cache: BaselineCache = {}
     usage = Usage()
     wall_start = time.perf_counter()
-    with ray_session(cfg.ray):
-        actors = spawn_actors(cfg, updates)
+    actors = spawn_actors(cfg, updates)
+    try:
         usage.parameters = int(ray.get(actors.policy.describe.remote())["total_parameters"])
-        start = restore(cfg, actors, lagrangian, baseline_cache)
-        run_log = RunLog(out, start)
+        start = restore(cfg, actors, lagrangian, baseline_cache, resume)
+        run_log = RunLog(out, start, total=steps)
         plan = StepPlan.of(cfg, steps)
         began = time.perf_counter()
         try:
@@ -87,12 +102,12 @@ def train(cfg: RunConfig) -> Path:
         finally:
             run_log.close()
         record_usage(usage, cfg, actors, time.perf_counter() - wall_start, out)
-        if plan.last < steps:
-            log.info("exiting after step %d of %d; resume with trainer.resume=auto", plan.last, steps)
-            return out
-        ray.get(actors.policy.save_pretrained.remote(str(out)))
-    log.info("finished %d PPO steps; policy in %s", steps, out)
-    return out
+        if plan.last == steps:
+            ray.get(actors.policy.save_pretrained.remote(str(out)))
+        return plan.last
+    finally:
+        kill_actors(actors.policy, actors.reference, *actors.engines, actors.reward, *actors.critics.values(),
+                    actors.baseline)
 
 
 def ppo_step(cfg: RunConfig, actors: Actors, prompts: list[list[int]], indices: list[int], step: int, tokenizer,

@@ -11,7 +11,7 @@ import ray
 from bfpo_ray.checkpoint import atomic_directory, load_state, prune_checkpoints, save_state, step_dir
 from bfpo_ray.config import RunConfig
 from bfpo_ray.drivers.ppo_actors import Actors
-from bfpo_ray.drivers.setup import TrainingStopped, checkpoints_dir, resume_point
+from bfpo_ray.drivers.setup import TrainingStopped, checkpoints_dir
 from bfpo_ray.drivers.weight_sync import sync_policy_weights
 from bfpo_ray.rl.lagrangian import Lagrangian
 
@@ -42,9 +42,9 @@ def save_checkpoint(cfg: RunConfig, actors: Actors, step: int, lagrangian: Lagra
     return final
 
 
-def restore(cfg: RunConfig, actors: Actors, lagrangian: Lagrangian, cache: BaselineCache) -> int:
-    """Load the resume checkpoint (if any) into every actor and the driver; push the weights to the engines."""
-    path = resume_point(cfg)
+def restore(cfg: RunConfig, actors: Actors, lagrangian: Lagrangian, cache: BaselineCache, path: Path | None) -> int:
+    """Load checkpoint ``path`` (None: a fresh start) into every actor and the driver; push the weights to the
+    engines."""
     if path is None:
         return 0
     state = load_state(path, "trainer_state")
