@@ -25,6 +25,8 @@ def ray_cluster():
     """A real local Ray (2 CPUs) shared by the tests that run actors; drivers reuse it."""
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, configure_logging=False, log_to_driver=False)
+    from bfpo_ray.ray_session import start_local_ray
+
+    start_local_ray(num_cpus=2, log_to_driver=False)
     yield
     ray.shutdown()

@@ -19,7 +19,7 @@ def test_shipped_configs_load(name):
     ("reward.cost_model=null", "reward.cost_model"),
     ("rollout.backend=tgi", "rollout.backend"),
     ("algorithm.kl_estimator=k2", "algorithm.kl_estimator"),
-    ("algorithm.lambda_init=20", "algorithm.lambda_init"),
+    ("algorithm.lambda_init=50", "algorithm.lambda_init"),
 ])
 def test_bad_ppo_settings_name_the_key(override, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
