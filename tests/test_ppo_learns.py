@@ -70,7 +70,8 @@ def target_probability(policy, prompts: list[list[int]], target: int, pad_id: in
 def test_ppo_drives_a_rewarded_first_token_above_095(world_dir, two_choice_model, ray_cluster, tmp_path):
     model, target = two_choice_model
     overrides = {"world.dir": world_dir, "model.path": model, "trainer.output_dir": tmp_path / "one",
-                 "reward.source": "oracle", "trainer.train_batch_size": 16, "rollout.samples_per_prompt": 2,
+                 "reward.source": "oracle", "trainer.train_batch_size": 16, "trainer.micro_batch_size": 16,
+                 "rollout.samples_per_prompt": 2,
                  "rollout.max_new_tokens": 1, "algorithm.mini_batch_size": 16, "algorithm.kl_coef": 0.0,
                  "optim.lr": 1e-3, "algorithm.critic_lr": 1e-3}
     for role in ("policy", "reference", "rollout", "reward", "critic"):
