@@ -5,6 +5,7 @@ and a bilinear run with the oracle judge runs its reference-baseline path."""
 import pytest
 import ray
 import torch
+from ppo_helpers import move_policy_randomly
 from safetensors.torch import load_file
 
 from actors.ppo import spawn_ppo_policy, spawn_rollout_engines
@@ -75,12 +76,7 @@ def test_bucketed_weight_sync_changes_the_rollout_engine(world_dir, ray_cluster)
     before = ray.get(engine.generate.remote(prompts, greedy))
     assert ray.get(engine.fingerprint.remote()) == ray.get(policy.fingerprint.remote())
     # two PPO updates with random advantages move the policy
-    batch = collate_rollout(before, tokenizer)
-    torch.manual_seed(0)
-    batch["old_logps"] = ray.get(policy.token_logps.remote(batch))
-    batch["advantages"] = torch.randn_like(batch["old_logps"]) * 5
-    for _ in range(2):
-        ray.get(policy.train_step.remote({"ppo": batch}))
+    move_policy_randomly(policy, before, tokenizer)
     assert ray.get(engine.fingerprint.remote()) != ray.get(policy.fingerprint.remote())
     stats = sync_policy_weights(policy, [engine], bucket_mb=0.5)
     assert stats["weight_sync_buckets"] > 2  # ~3.8 MB of float32 weights in buckets of 0.5 MB

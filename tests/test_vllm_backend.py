@@ -12,6 +12,7 @@ import os
 import pytest
 import ray
 import torch
+from ppo_helpers import move_policy_randomly
 
 from actors.ppo import spawn_ppo_policy, spawn_rollout_engines
 from bfpo_ray.config import RoleConfig, load_config
@@ -80,12 +81,7 @@ def test_engine_runs_multiprocess_and_matches_the_hf_policy(engine_and_policy):
 def test_bucketed_sync_changes_greedy_answers_to_the_trained_policys(engine_and_policy):
     engine, policy, tokenizer, prompts = engine_and_policy
     before = ray.get(engine.generate.remote(prompts, GREEDY))
-    batch = collate_rollout(before, tokenizer)
-    torch.manual_seed(0)
-    batch["old_logps"] = ray.get(policy.token_logps.remote(batch))
-    batch["advantages"] = torch.randn_like(batch["old_logps"]) * 5
-    for _ in range(2):
-        ray.get(policy.train_step.remote({"ppo": batch}))
+    move_policy_randomly(policy, before, tokenizer)
     _, same = engine_logps_match_policy(engine, policy, prompts, tokenizer)
     assert not same  # the engine still has the old weights
     stats = sync_policy_weights(policy, [engine], bucket_mb=0.05)  # 50 KB buckets split q/k/v and gate/up

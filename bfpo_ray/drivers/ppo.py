@@ -186,7 +186,7 @@ def ppo_update(cfg: RunConfig, actors: Actors, batch: Batch, scored: ScoredRollo
                 futures.append(actors.policy.train_step.remote({"ppo": {**take_rows(policy_batch, rows),
                                                                         "loss_weights": weights}}))
             results = ray.get(futures)
-            for name, res in zip(critic_batches, results, strict=False):
+            for name, res in zip(critic_batches, results[:len(critic_batches)], strict=True):
                 sums[f"value_loss_{name}"] += res["loss"]
             if train_policy:
                 for key in ("loss_ppo", "entropy_ppo", "clipfrac_ppo", "approx_kl_ppo", "grad_norm", "lr"):
