@@ -30,3 +30,23 @@ def ray_cluster():
     start_local_ray(num_cpus=2, log_to_driver=False)
     yield
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def scalar_models(world_dir, tmp_path_factory):
+    """Untrained reward and cost models (the world's base backbone + a fresh scalar head) in HF format."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from bfpo_ray.workers.scalar_model import load_scalar_model
+
+    root = tmp_path_factory.mktemp("scalar")
+    tokenizer = AutoTokenizer.from_pretrained(world_dir / "base")
+    paths = {}
+    for seed, name in enumerate(("rm", "cm")):
+        torch.manual_seed(seed)
+        model = load_scalar_model(str(world_dir / "base"), pad_token_id=tokenizer.pad_token_id)
+        model.save_pretrained(root / name)
+        tokenizer.save_pretrained(root / name)
+        paths[name] = root / name
+    return paths

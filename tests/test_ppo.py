@@ -5,11 +5,11 @@ and a bilinear run with the oracle judge runs its reference-baseline path."""
 import pytest
 import ray
 import torch
-from ppo_helpers import move_policy_randomly
+from ppo_helpers import LIGHT, move_policy_randomly, ppo_config
 from safetensors.torch import load_file
 
 from actors.ppo import spawn_ppo_policy, spawn_rollout_engines
-from bfpo_ray.config import RoleConfig, load_config
+from bfpo_ray.config import RoleConfig
 from bfpo_ray.data.tokenize import ChatEncoder
 from bfpo_ray.drivers.ppo import collate_rollout, train
 from bfpo_ray.drivers.weight_sync import sync_policy_weights
@@ -17,49 +17,6 @@ from bfpo_ray.rollout.types import Sampling
 from bfpo_ray.run_log import read_metrics
 from bfpo_ray.workers.modeling import load_tokenizer
 from bfpo_ray.workers.policy import PolicySpec
-from bfpo_ray.workers.scalar_model import load_scalar_model
-
-LIGHT = {"num_cpus_per_worker": 0.2, "torch_threads": 1}
-
-
-@pytest.fixture(scope="module")
-def scalar_models(world_dir, tmp_path_factory):
-    """Untrained reward and cost models (base backbone + fresh scalar head) in HF format."""
-    root = tmp_path_factory.mktemp("scalar")
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(world_dir / "base")
-    paths = {}
-    for seed, name in enumerate(("rm", "cm")):
-        torch.manual_seed(seed)
-        model = load_scalar_model(str(world_dir / "base"), pad_token_id=tokenizer.pad_token_id)
-        model.save_pretrained(root / name)
-        tokenizer.save_pretrained(root / name)
-        paths[name] = root / name
-    return paths
-
-
-def ppo_config(world_dir, out, reward="lagrangian", **overrides):
-    base = {
-        "world.dir": world_dir,
-        "model.path": world_dir / "base",
-        "trainer.output_dir": out,
-        "data.train[0].fraction": 0.1,
-        "trainer.train_batch_size": 8,
-        "trainer.micro_batch_size": 8,
-        "trainer.max_steps": 2,
-        "trainer.save_every": 1,
-        "algorithm.reward": reward,
-        "algorithm.mini_batch_size": 4,
-        "algorithm.ppo_epochs": 2,
-        "rollout.max_new_tokens": 12,
-        "optim.lr": 1e-3,
-        "algorithm.critic_lr": 1e-3,
-    }
-    for role in ("policy", "reference", "rollout", "reward", "critic"):
-        base.update({f"{role}.{k}": v for k, v in LIGHT.items()})
-    base.update(overrides)
-    return load_config(f"configs/world/ppo_{reward}.yaml", [f"{k}={v}" for k, v in base.items()])
 
 
 def test_bucketed_weight_sync_changes_the_rollout_engine(world_dir, ray_cluster):
