@@ -34,9 +34,9 @@ def format_table(results: list[MethodResult]) -> str:
         for c in COLUMNS:
             m: dict[str, Any] = r.metrics[c]
             cells += f"{m['value']:>8.2f} [{m['ci95'][0]:.2f}, {m['ci95'][1]:.2f}]"
-        wall = r.cost.get("wall_seconds")
+        wall = r.cost.get("wall_seconds")  # None for an evaluate-only method (no training)
         flops = r.cost.get("flops")
-        lines.append(f"{name:<20}{cells}{wall if wall is None else f'{wall:.0f}':>9}"
+        lines.append(f"{name:<20}{cells}{'-' if wall is None else f'{wall:.0f}':>9}"
                      f"{'-' if not flops else f'{flops:.1e}':>10}")
     return "\n".join(lines)
 
