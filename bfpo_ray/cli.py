@@ -17,6 +17,10 @@ configs:    configs/demo/*.yaml (SFT and the offline methods on the safety world
   (rm, cm, ppo on the safety world), configs/cluster/*.yaml (real data sets, GPUs)
 keys:       every key with its default and meaning is in bfpo_ray/config.py (one dataclass per section);
   README.md explains them by topic. Override any key on the command line: trainer.max_steps=100"""
+COMPARE_WHERE = """configs:    configs/demo/compare.yaml (the demo), configs/world/compare_full.yaml (3 seeds,
+  compute curves)
+keys:       every key with its default and meaning is in bfpo_ray/compare/config.py; README.md, "Comparing
+  methods". Override any key on the command line: seeds=[1,2]"""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,7 +37,9 @@ def _parser() -> argparse.ArgumentParser:
                              formatter_class=argparse.RawDescriptionHelpFormatter)
         cmd.add_argument("--config", help=config_help)
         cmd.add_argument("overrides", nargs="*", help="key=value overrides, e.g. trainer.max_steps=100")
-    compare = sub.add_parser("compare", help="train and evaluate several methods side by side")
+    compare_help = "train and evaluate several methods side by side"
+    compare = sub.add_parser("compare", help=compare_help, description=compare_help, epilog=COMPARE_WHERE,
+                             formatter_class=argparse.RawDescriptionHelpFormatter)
     compare.add_argument("--config", required=True, help="compare YAML (e.g. configs/demo/compare.yaml)")
     compare.add_argument("overrides", nargs="*", help="key=value overrides of the compare config")
     world = sub.add_parser("world", help="build the built-in safety world (data, tokenizer, tiny model)")

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -47,3 +48,32 @@ def test_bad_record_stops_before_the_run_dir_is_touched(world_dir, tmp_path):
                      f"model.path={world_dir / 'base'}", f"data.train[0].path={bad}", f"trainer.output_dir={out}")
     assert result.returncode == 1
     assert "bfpo-ray: error: " in result.stderr and "record 7" in result.stderr
+
+
+def help_text(command: list[str], capsys) -> str:
+    from bfpo_ray.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main([*command, "--help"])
+    text = capsys.readouterr().out
+    assert done.value.code == 0 and "``" not in text  # no raw RST markup
+    return text
+
+
+@pytest.mark.parametrize("command", [[], ["train"], ["eval"]])
+def test_help_names_every_algorithm_the_config_dirs_and_where_keys_live(command, capsys):
+    from bfpo_ray.config import ALGORITHMS, PPO_REWARDS
+
+    text = help_text(command, capsys)
+    words = set(text.replace(",", " ").replace("(", " ").replace(")", " ").replace(";", " ").split())
+    assert set(ALGORITHMS) <= words and set(PPO_REWARDS) <= words
+    for folder in ("configs/demo", "configs/world", "configs/cluster"):
+        assert f"{folder}/*.yaml" in text and any(Path(folder).glob("*.yaml"))
+    assert "bfpo_ray/config.py" in text
+
+
+def test_compare_help_names_its_configs_and_where_its_keys_live(capsys):
+    text = help_text(["compare"], capsys)
+    for config in ("configs/demo/compare.yaml", "configs/world/compare_full.yaml"):
+        assert config in text and Path(config).is_file()
+    assert "bfpo_ray/compare/config.py" in text and "side by side" in text
