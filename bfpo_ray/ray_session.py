@@ -18,14 +18,15 @@ log = logging.getLogger(__name__)
 _LOCAL_START_TRIES = 3
 
 
-def start_local_ray(num_cpus: int | None, log_to_driver: bool = True) -> None:
+def start_local_ray(num_cpus: float | None, log_to_driver: bool = True, num_gpus: int | None = None) -> None:
     """Start a NEW embedded single-node Ray (``address="local"``: never join another process's instance;
-    dashboard off). A node that timed out during startup (Ray's fixed 30 s wait, missed on an overloaded
-    machine) is shut down and started again, up to 3 tries."""
+    dashboard off); ``num_gpus`` declares logical GPUs (the tests' simulated GPU nodes). A node that timed
+    out during startup (Ray's fixed 30 s wait, missed on an overloaded machine) is shut down and started
+    again, up to 3 tries."""
     for attempt in range(1, _LOCAL_START_TRIES + 1):
         try:
-            ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, configure_logging=False,
-                     log_to_driver=log_to_driver)
+            ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False,
+                     configure_logging=False, log_to_driver=log_to_driver)
             return
         except Exception as err:  # Ray raises a bare Exception for this timeout
             if "timed out during startup" not in str(err) or attempt == _LOCAL_START_TRIES:

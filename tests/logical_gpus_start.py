@@ -94,17 +94,10 @@ def zero_gpu_visible() -> str:
 def main(argv: list[str]) -> None:
     from bfpo_ray.cluster_plan import check_fits
     from bfpo_ray.config import load_config
+    from bfpo_ray.ray_session import start_local_ray
 
     world, gpus, cpus, configs = argv[0], int(argv[1]), float(argv[2]), argv[3:]
-    for attempt in range(3):  # a raylet gets 30 s to register: on a loaded machine the first start can miss it
-        try:
-            ray.init(num_cpus=cpus, num_gpus=gpus, include_dashboard=False, configure_logging=False,
-                     log_to_driver=False)
-            break
-        except Exception as err:  # ray raises a bare Exception for "timed out during startup"
-            ray.shutdown()
-            if "timed out during startup" not in str(err) or attempt == 2:
-                raise
+    start_local_ray(num_cpus=cpus, num_gpus=gpus, log_to_driver=False)  # retried if the node misses its 30 s
     try:
         for path in configs:
             cfg = load_config(path, tiny(world))
