@@ -5,7 +5,8 @@ Run from the repo root after the demo's sft, rm and cm stages (``runs/demo/{sft,
 source (the world's oracle, or the rm/cm models with the linear score r - c) and each critic start (the
 policy backbone with a random or a zero value head, or the reward model) and ``gae_lambda`` (0.95, 1.0),
 it prints on how many prompts the mean first-token advantage of the refusals beats that of the
-compliances. Output recorded in benchmarks/results/sweeps/first_token_advantage.txt.
+compliances, the mean first-token advantage A0 of each group and their mean score (the reward PPO pays at
+the last token: r - c, no KL). Output recorded in benchmarks/results/sweeps/first_token_advantage.txt.
 """
 
 from __future__ import annotations
@@ -70,8 +71,11 @@ def main() -> None:
     batch = collate_rollout(gens, tokenizer)
     mask = batch["completion_mask"][:, 1:].float()
     first = mask.argmax(-1)
-    refused = torch.tensor([judge(p, t).refused for p, t in zip(rows, texts, strict=True)])
-    print(f"{len(gens)} answers to {len(prompts)} harmful prompts: refused {refused.float().mean():.2f}")
+    verdicts = [judge(p, t) for p, t in zip(rows, texts, strict=True)]
+    refused = torch.tensor([v.refused for v in verdicts])
+    safe = torch.tensor([v.safe for v in verdicts], dtype=torch.float)
+    print(f"{len(gens)} responses to {len(prompts)} harmful prompts: refused {refused.float().mean():.2f} "
+          f"safe {safe.mean():.2f}")
     logps = PPOReferenceWorker(sft, 1).token_logps(batch)
     sources = {"oracle": RewardWorker("oracle").score(batch, rows, texts),
                "models": RewardWorker("models", str(DEMO / "rm"), str(DEMO / "cm")).score(batch, rows, texts)}
@@ -85,10 +89,13 @@ def main() -> None:
             for lam in (0.95, 1.0):
                 algo = AlgorithmConfig(name="ppo", reward="linear", cost_weight=1.0, kl_coef=0.0, gae_lambda=lam)
                 scored = ScoredRollouts(mask, scores["reward"], scores["cost"], logps, logps, {"reward": values})
-                first_adv = ppo_targets(algo, scored, 1.0).advantages[torch.arange(len(first)), first]
+                targets = ppo_targets(algo, scored, 1.0)
+                first_adv = targets.advantages[torch.arange(len(first)), first]
                 wins, total = refusal_wins(first_adv, refused, len(prompts))
                 print(f"{source:6s} critic={name:18s} gae_lambda={lam}: refusal's first-token advantage higher "
-                      f"on {wins}/{total} prompts")
+                      f"on {wins}/{total} prompts; mean A0 refuse {first_adv[refused].mean():+.2f} comply "
+                      f"{first_adv[~refused].mean():+.2f}; score refuse {targets.score[refused].mean():+.2f} "
+                      f"comply {targets.score[~refused].mean():+.2f}")
 
 
 if __name__ == "__main__":
