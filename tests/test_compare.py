@@ -38,7 +38,7 @@ DPO = """  - name: DPO (tiny)
       - data.cache_dir={cache}"""
 
 
-def test_compare_two_methods_and_a_failure(world_dir, tmp_path, ray_cluster):
+def test_compare_two_methods_and_a_failure(world_dir, tmp_path, ray_cluster, capsys):
     methods = "\n".join([
         f"  - name: Base\n    model: {world_dir / 'base'}",
         DPO.format(base=world_dir / "base", cache=tmp_path / "cache"),
@@ -48,6 +48,9 @@ def test_compare_two_methods_and_a_failure(world_dir, tmp_path, ray_cluster):
     ])
     cfg = load_compare_config(write_compare(tmp_path, world_dir, methods))
     results = run_compare(cfg)
+    progress = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[")]
+    assert progress == ["[1/3] method Base", "[1/3] method Base: ok", "[2/3] method DPO (tiny)",
+                        "[2/3] method DPO (tiny): ok", "[3/3] method Broken", "[3/3] method Broken: failed"]
     by_name = {r.name: r for r in results}
     assert by_name["Base"].status == "ok" and by_name["DPO (tiny)"].status == "ok"
     assert by_name["Broken"].status == "failed" and "file not found" in by_name["Broken"].error
