@@ -94,15 +94,11 @@ def _reward_metrics(cfg: RunConfig, rows: list[dict], texts: list[str], prompt_i
     return out
 
 
-def _mc_metrics(cfg: RunConfig, rows: list[dict], tokenizer) -> dict[str, Any]:
-    reference = spawn_reference(cfg.model, cfg.reference)
-    try:
-        def compute_many(batches):
-            return ray.get([reference.logps.remote(b) for b in batches])
+def _mc_metrics(reference, rows: list[dict], tokenizer) -> dict[str, Any]:
+    def compute_many(batches):
+        return ray.get([reference.logps.remote(b) for b in batches])
 
-        return mc_accuracy(world_mc_items(rows), tokenizer, compute_many)
-    finally:
-        ray.kill(reference)
+    return mc_accuracy(world_mc_items(rows), tokenizer, compute_many)
 
 
 def evaluate_run(cfg: RunConfig, output: str | Path | None = None) -> dict[str, Any]:
@@ -118,14 +114,20 @@ def evaluate_run(cfg: RunConfig, output: str | Path | None = None) -> dict[str, 
     judge = build_judge(cfg.eval)
     start = time.perf_counter()
     with ray_session(cfg.ray):
-        generations = _generate(cfg.model, cfg, prompt_ids, sampling)
-        texts = [g.text for g in generations]
-        judgements = judge.judge(prompts, texts)
-        metrics = judged_metrics(rows, judgements)
-        if cfg.eval.reward_model:
-            metrics |= _reward_metrics(cfg, rows, texts, prompt_ids, sampling)
-        if cfg.eval.mc_tasks:
-            metrics |= {f"mc_{k}": v for k, v in _mc_metrics(cfg, rows, tokenizer).items()}
+        # started first: its start-up (imports, model load) overlaps the rollout actor's
+        reference = spawn_reference(cfg.model, cfg.reference) if cfg.eval.mc_tasks else None
+        try:
+            generations = _generate(cfg.model, cfg, prompt_ids, sampling)
+            texts = [g.text for g in generations]
+            judgements = judge.judge(prompts, texts)
+            metrics = judged_metrics(rows, judgements)
+            if cfg.eval.reward_model:
+                metrics |= _reward_metrics(cfg, rows, texts, prompt_ids, sampling)
+            if reference is not None:
+                metrics |= {f"mc_{k}": v for k, v in _mc_metrics(reference, rows, tokenizer).items()}
+        finally:
+            if reference is not None:
+                ray.kill(reference)
     report: dict[str, Any] = {
         "model": cfg.model.path,
         "prompts": cfg.eval.prompts,
