@@ -76,7 +76,12 @@ class Placements:
         self._groups.clear()
 
 
-def _spawn(actor_cls, role: RoleConfig, pg: PlacementGroup, args: tuple) -> list:
+def spawn_ranks(actor_cls, role: RoleConfig, pg: PlacementGroup | None, args: tuple) -> list:
+    """``role.num_workers`` actors, worker i in bundle i of ``pg``; without ``pg``, one freely scheduled actor."""
+    if pg is None:
+        if role.num_workers != 1:
+            raise ValueError(f"{role.num_workers} workers need a placement group")
+        return [actor_cls.options(**role_options(role)).remote(*args)]
     return [
         actor_cls.options(
             **role_options(role),
@@ -97,8 +102,10 @@ def shard_batch(batch: Batch, world: int) -> list[Batch]:
 class PolicyGroup:
     """N PolicyActors training one model data-parallel."""
 
-    def __init__(self, spec: PolicySpec, role: RoleConfig, pg: PlacementGroup) -> None:
-        self.actors = _spawn(PolicyActor, role, pg, (spec,))
+    actor_class = PolicyActor
+
+    def __init__(self, spec: PolicySpec, role: RoleConfig, pg: PlacementGroup | None) -> None:
+        self.actors = spawn_ranks(self.actor_class, role, pg, (spec,))
         self.world_size = len(self.actors)
         if self.world_size > 1:
             self._connect(spec)
@@ -115,6 +122,10 @@ class PolicyGroup:
     def describe(self) -> dict:
         return ray.get(self.actors[0].describe.remote())
 
+    def submit(self, method: str, *args: Any) -> list:
+        """Start ``method(*args)`` on every rank (collective methods need them all); the refs, rank 0's first."""
+        return [getattr(actor, method).remote(*args) for actor in self.actors]
+
     def submit_train_step(self, parts: dict[str, Batch]) -> list:
         """Start one optimizer step on every rank (rank r gets shard r of every part); returns refs."""
         if self.world_size == 1:
@@ -130,13 +141,13 @@ class PolicyGroup:
         return self.collect(self.submit_train_step(parts))
 
     def save_pretrained(self, directory: str) -> str:
-        return ray.get([a.save_pretrained.remote(directory) for a in self.actors])[0]
+        return ray.get(self.submit("save_pretrained", directory))[0]
 
     def save_checkpoint(self, directory: str, trainer_state: dict, keep_last: int) -> str:
-        return ray.get([a.save_checkpoint.remote(directory, trainer_state, keep_last) for a in self.actors])[0]
+        return ray.get(self.submit("save_checkpoint", directory, trainer_state, keep_last))[0]
 
     def load_checkpoint(self, directory: str) -> dict:
-        return ray.get([a.load_checkpoint.remote(directory) for a in self.actors])[0]
+        return ray.get(self.submit("load_checkpoint", directory))[0]
 
     def kill(self) -> None:
         for actor in self.actors:
@@ -147,7 +158,7 @@ class ReferenceGroup:
     """N ReferenceActors sharing the reference log-prob precompute."""
 
     def __init__(self, model: ModelConfig, role: RoleConfig, pg: PlacementGroup) -> None:
-        self.actors = _spawn(ReferenceActor, role, pg, (model, role.torch_threads))
+        self.actors = spawn_ranks(ReferenceActor, role, pg, (model, role.torch_threads))
 
     def fingerprint(self) -> str:
         return ray.get(self.actors[0].fingerprint.remote())

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ray
+from ray.util.placement_group import PlacementGroup
 
+from actors.group import PolicyGroup
 from actors.resources import role_options
 from bfpo_ray.config import ModelConfig, RoleConfig, RolloutConfig
 from bfpo_ray.workers.policy import PolicySpec
@@ -15,8 +17,27 @@ PPOReferenceActor = ray.remote(PPOReferenceWorker)
 RolloutEngineActor = ray.remote(RolloutWorker)
 
 
-def spawn_ppo_policy(spec: PolicySpec, role: RoleConfig):
-    return PPOPolicyActor.options(**role_options(role)).remote(spec)
+class PPOPolicyGroup(PolicyGroup):
+    """The PPO policy: ``policy.num_workers`` PPOPolicyActors training one model data-parallel (torch or
+    DeepSpeed strategy). Every call reaches every rank: under ZeRO-3 each forward gathers the partitioned
+    weights collectively, so the ranks get equal shards and run the same passes."""
+
+    actor_class = PPOPolicyActor
+
+    def submit_token_logps(self, batch: dict) -> list:
+        """The rollout policy's log-probs, rank r on rows [r m, (r + 1) m) of the batch (full width, so the
+        parts concatenate); the refs in row order."""
+        rows = int(batch["input_ids"].shape[0])
+        if rows % self.world_size:
+            raise ValueError(f"{rows} rollout rows cannot be split evenly across {self.world_size} policy workers")
+        m = rows // self.world_size
+        return [actor.token_logps.remote({k: v[r * m:(r + 1) * m] for k, v in batch.items()})
+                for r, actor in enumerate(self.actors)]
+
+
+def spawn_ppo_policy(spec: PolicySpec, role: RoleConfig, pg: PlacementGroup | None = None) -> PPOPolicyGroup:
+    """The policy group: ``role.num_workers`` ranks in ``pg``'s bundles (one worker needs no placement group)."""
+    return PPOPolicyGroup(spec, role, pg)
 
 
 def spawn_ppo_reference(model: ModelConfig, role: RoleConfig):

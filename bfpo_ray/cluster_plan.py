@@ -6,8 +6,9 @@ Mirrors the drivers' requests role by role:
   ``colocate_with`` shares its host's bundles, sized by the MAX of the sharers (they run one after
   another); a reference that is not colocated is released before the policy group is made.
 - rm / cm: one scalar-model actor with the ``policy`` role's resources.
-- ppo: plain actors, all alive at once: policy, reference, ``rollout.num_workers`` engines, reward,
-  one critic (two for lagrangian) and, for bilinear, one more engine with the reference weights.
+- ppo: all alive at once: ``policy.num_workers`` policy ranks (a placement group of that many bundles when
+  more than one), plain actors for the reference, ``rollout.num_workers`` engines, reward, one critic (two
+  for lagrangian) and, for bilinear, one more engine with the reference weights.
 
 Fractional GPUs are packed per GPU the way Ray does (0.25 of ONE device; above 1 only whole devices).
 :func:`plan` raises :class:`PlanError` with one line naming the roles and the numbers when the run can
@@ -107,7 +108,8 @@ def requests_of(cfg: RunConfig) -> list[Request]:
         return [Request("policy", [_role(cfg.policy)])]
     if name == "ppo":
         a, r = cfg.algorithm, cfg.rollout
-        out = [Request("policy", [_role(cfg.policy)]), Request("reference", [_role(cfg.reference)]),
+        out = [Request("policy", [_role(cfg.policy)] * cfg.policy.num_workers, strategy=cfg.ray.placement_strategy),
+               Request("reference", [_role(cfg.reference)]),
                Request("rollout", [_role(r)] * r.num_workers), Request("reward", [_role(cfg.reward)]),
                Request("critic", [_role(cfg.critic)] * (2 if a.reward == "lagrangian" else 1))]
         if a.reward == "bilinear":

@@ -43,12 +43,10 @@ def validate(cfg: RunConfig) -> None:
         _require(src.schema in SCHEMAS, f"data source {i} schema", f"must be one of {', '.join(SCHEMAS)}")
         _require(src.path != "???", f"data source {i} path", "is required")
     _require(t.train_batch_size > 0 and t.micro_batch_size > 0, "trainer.train_batch_size", "must be positive")
-    per_round = t.micro_batch_size * cfg.policy.num_workers
-    _require(
-        t.train_batch_size % per_round == 0,
-        "trainer.train_batch_size",
-        f"must be a multiple of micro_batch_size x policy.num_workers = {per_round}",
-    )
+    if a.name != "ppo":  # ppo's micro-batches split each rank's share of a mini-batch (see _validate_ppo)
+        per_round = t.micro_batch_size * cfg.policy.num_workers
+        _require(t.train_batch_size % per_round == 0, "trainer.train_batch_size",
+                 f"must be a multiple of micro_batch_size x policy.num_workers = {per_round}")
     _require(t.keep_last >= 1, "trainer.keep_last", "must be at least 1")
     _require(t.save_every >= 0, "trainer.save_every", "must be >= 0")
     _require(t.save_points >= 0, "trainer.save_points", "must be >= 0")
@@ -115,10 +113,13 @@ def _validate_ppo(cfg: RunConfig) -> None:
                  "ppo needs a reward model (or reward.source=oracle)")
         _require(bool(cfg.reward.cost_model), "reward.cost_model", "ppo needs a cost model (or reward.source=oracle)")
     _require(not cfg.data.buffer, "data.buffer", "ppo takes no buffer")
-    for role in ("policy", "reference", "reward", "critic"):
+    for role in ("reference", "reward", "critic"):
         _require(getattr(cfg, role).num_workers == 1, f"{role}.num_workers",
-                 "ppo runs one worker per training/scoring role for now (rollout.num_workers may be > 1)")
-    _require(cfg.strategy.name == "torch", "strategy.name", "ppo supports the torch strategy for now")
+                 "ppo runs one reference, reward and critic worker for now (policy.num_workers and "
+                 "rollout.num_workers may be > 1)")
+    ranks = cfg.policy.num_workers
+    _require(a.mini_batch_size % ranks == 0, "algorithm.mini_batch_size",
+             f"must be a multiple of policy.num_workers = {ranks} (every rank gets an equal shard)")
 
 
 def _validate_cluster(cfg: RunConfig) -> None:

@@ -69,14 +69,14 @@ def start_ppo(cfg) -> dict[str, list[str]]:
     from bfpo_ray.drivers.ppo_actors import spawn_actors
 
     actors = spawn_actors(cfg, 10)
-    seen = {"policy": [visible(actors.policy)], "reference": [visible(actors.reference)],
+    seen = {"policy": [visible(a) for a in actors.policy.actors], "reference": [visible(actors.reference)],
             "rollout": [visible(e) for e in actors.engines], "reward": [visible(actors.reward)],
             "critic": [visible(c) for c in actors.critics.values()]}
     if actors.baseline is not None:
         seen["baseline engine"] = [visible(actors.baseline)]
-    for actor in [actors.policy, actors.reference, *actors.engines, actors.reward, *actors.critics.values(),
-                  *([actors.baseline] if actors.baseline is not None else [])]:
+    for actor in actors.handles():
         ray.kill(actor)
+    actors.placements.close()
     return seen
 
 

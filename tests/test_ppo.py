@@ -23,7 +23,7 @@ def test_bucketed_weight_sync_changes_the_rollout_engine(world_dir, ray_cluster)
     cfg = ppo_config(world_dir, "unused", reward="linear", **{"reward.source": "oracle"})
     spec = PolicySpec(model=cfg.model, optim=cfg.optim, algorithm=cfg.algorithm, total_steps=10,
                       micro_batch_size=8, seed=0, torch_threads=1)
-    policy = spawn_ppo_policy(spec, RoleConfig(**LIGHT))
+    policy = spawn_ppo_policy(spec, RoleConfig(**LIGHT)).actors[0]  # a group of one rank
     engine = spawn_rollout_engines(cfg.model, cfg.rollout, seed=0)[0]
     tokenizer = load_tokenizer(cfg.model)
     encoder = ChatEncoder(tokenizer, 128, 48)
@@ -35,7 +35,7 @@ def test_bucketed_weight_sync_changes_the_rollout_engine(world_dir, ray_cluster)
     # two PPO updates with random advantages move the policy
     move_policy_randomly(policy, before, tokenizer)
     assert ray.get(engine.fingerprint.remote()) != ray.get(policy.fingerprint.remote())
-    stats = sync_policy_weights(policy, [engine], bucket_mb=0.5)
+    stats = sync_policy_weights([policy], [engine], bucket_mb=0.5)
     assert stats["weight_sync_buckets"] > 2  # ~3.8 MB of float32 weights in buckets of 0.5 MB
     assert ray.get(engine.fingerprint.remote()) == ray.get(policy.fingerprint.remote())
     after = ray.get(engine.generate.remote(prompts, greedy))

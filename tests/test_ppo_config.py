@@ -20,6 +20,7 @@ def test_shipped_configs_load(name):
     ("rollout.backend=tgi", "rollout.backend"),
     ("algorithm.kl_estimator=k2", "algorithm.kl_estimator"),
     ("algorithm.lambda_init=50", "algorithm.lambda_init"),
+    ("critic.num_workers=2", "critic.num_workers"),
 ])
 def test_bad_ppo_settings_name_the_key(override, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
@@ -30,3 +31,9 @@ def test_oracle_source_needs_no_models():
     cfg = load_config("configs/world/ppo_linear.yaml", ["reward.source=oracle", "reward.reward_model=null",
                                                          "reward.cost_model=null"])
     assert cfg.reward.source == "oracle"
+
+
+def test_policy_ranks_must_split_every_mini_batch_evenly():
+    with pytest.raises(ConfigError, match=r"algorithm\.mini_batch_size.*multiple of policy\.num_workers = 3"):
+        load_config("configs/world/ppo_lagrangian.yaml", ["policy.num_workers=3"])  # mini-batches of 32
+    assert load_config("configs/world/ppo_lagrangian.yaml", ["policy.num_workers=4"]).policy.num_workers == 4

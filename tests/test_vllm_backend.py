@@ -48,7 +48,7 @@ def engine_and_policy(world_dir, ray_cluster):
     engine = spawn_rollout_engines(cfg.model, cfg.rollout, seed=0)[0]
     spec = PolicySpec(model=cfg.model, optim=cfg.optim, algorithm=cfg.algorithm, total_steps=10,
                       micro_batch_size=8, seed=0, torch_threads=1)
-    policy = spawn_ppo_policy(spec, RoleConfig(**LIGHT))
+    policy = spawn_ppo_policy(spec, RoleConfig(**LIGHT)).actors[0]  # a group of one rank
     tokenizer = load_tokenizer(cfg.model)
     encoder = ChatEncoder(tokenizer, 128, 48)
     topics = ("bake sourdough bread", "knit a simple scarf", "forge an official passport")
@@ -84,7 +84,7 @@ def test_bucketed_sync_changes_greedy_answers_to_the_trained_policys(engine_and_
     move_policy_randomly(policy, before, tokenizer)
     _, same = engine_logps_match_policy(engine, policy, prompts, tokenizer)
     assert not same  # the engine still has the old weights
-    stats = sync_policy_weights(policy, [engine], bucket_mb=0.05)  # 50 KB buckets split q/k/v and gate/up
+    stats = sync_policy_weights([policy], [engine], bucket_mb=0.05)  # 50 KB buckets split q/k/v and gate/up
     assert stats["weight_sync_buckets"] > 10
     assert ray.get(engine.finish_weight_update.remote()) == 0  # the sync itself loaded every staged bucket
     after, same = engine_logps_match_policy(engine, policy, prompts, tokenizer)

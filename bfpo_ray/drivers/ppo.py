@@ -45,6 +45,7 @@ from bfpo_ray.rollout.types import Generation, Sampling
 from bfpo_ray.run_log import RunLog
 from bfpo_ray.usage import Usage
 from bfpo_ray.workers.modeling import load_tokenizer
+from bfpo_ray.workers.policy import merge_metrics
 
 log = logging.getLogger(__name__)
 Batch = dict[str, torch.Tensor]
@@ -82,7 +83,7 @@ def attempt(cfg: RunConfig, prompts: list[list[int]], schedule: BatchSchedule, s
     wall_start = time.perf_counter()
     actors = spawn_actors(cfg, updates)
     try:
-        usage.parameters = int(ray.get(actors.policy.describe.remote())["total_parameters"])
+        usage.parameters = int(actors.policy.describe()["total_parameters"])
         start = restore(cfg, actors, lagrangian, baseline_cache, resume)
         run_log = RunLog(out, start, total=steps)
         plan = StepPlan.of(cfg, steps)
@@ -103,11 +104,11 @@ def attempt(cfg: RunConfig, prompts: list[list[int]], schedule: BatchSchedule, s
             run_log.close()
         record_usage(usage, cfg, actors, time.perf_counter() - wall_start, out)
         if plan.last == steps:
-            ray.get(actors.policy.save_pretrained.remote(str(out)))
+            actors.policy.save_pretrained(str(out))
         return plan.last
     finally:
-        kill_actors(actors.policy, actors.reference, *actors.engines, actors.reward, *actors.critics.values(),
-                    actors.baseline)
+        kill_actors(*actors.handles())
+        actors.placements.close()
 
 
 def ppo_step(cfg: RunConfig, actors: Actors, prompts: list[list[int]], indices: list[int], step: int, tokenizer,
@@ -135,7 +136,7 @@ def ppo_step(cfg: RunConfig, actors: Actors, prompts: list[list[int]], indices: 
     clock = time.perf_counter()
     train_metrics = ppo_update(cfg, actors, batch, scored, targets, step)
     seconds["train_seconds"] = time.perf_counter() - clock
-    sync = sync_policy_weights(actors.policy, actors.engines, r.weight_sync_bucket_mb)
+    sync = sync_policy_weights(actors.policy.actors, actors.engines, r.weight_sync_bucket_mb)
     new_lambda = lagrangian.update(float(scored.cost.mean())) if cfg.algorithm.reward == "lagrangian" else lam
 
     return {
@@ -151,14 +152,16 @@ def ppo_step(cfg: RunConfig, actors: Actors, prompts: list[list[int]], indices: 
 
 def score(actors: Actors, batch: Batch, prompt_texts: list[str], texts: list[str],
           temperature: float) -> ScoredRollouts:
-    """Reward and cost, the rollout policy's and the reference's log-probs and every critic's values, concurrently."""
+    """Reward and cost, the rollout policy's (every rank's share) and the reference's log-probs and every
+    critic's values, concurrently."""
     pending = {"scores": actors.reward.score.remote(batch, prompt_texts, texts),
                "ref": actors.reference.token_logps.remote(batch, temperature),
-               "old": actors.policy.token_logps.remote(batch),
                **{f"values_{k}": c.values.remote(batch) for k, c in actors.critics.items()}}
-    got = dict(zip(pending, ray.get(list(pending.values())), strict=True))
+    old = actors.policy.submit_token_logps(batch)
+    values = ray.get(list(pending.values()) + old)
+    got = dict(zip(pending, values[:len(pending)], strict=True))
     return ScoredRollouts(mask=batch["completion_mask"][:, 1:].float(), reward=got["scores"]["reward"],
-                          cost=got["scores"]["cost"], old_logps=got["old"], ref_logps=got["ref"],
+                          cost=got["scores"]["cost"], old_logps=torch.cat(values[len(pending):]), ref_logps=got["ref"],
                           values={k: got[f"values_{k}"] for k in actors.critics})
 
 
@@ -182,15 +185,16 @@ def ppo_update(cfg: RunConfig, actors: Actors, batch: Batch, scored: ScoredRollo
             weights = loss_weights(scored.mask[rows], a.loss_aggregation)
             futures = [actors.critics[k].train_step.remote({**take_rows(b, rows), "loss_weights": weights})
                        for k, b in critic_batches.items()]
-            if train_policy:
-                futures.append(actors.policy.train_step.remote({"ppo": {**take_rows(policy_batch, rows),
-                                                                        "loss_weights": weights}}))
+            if train_policy:  # every rank steps on its shard of the mini-batch
+                futures += actors.policy.submit_train_step({"ppo": {**take_rows(policy_batch, rows),
+                                                                    "loss_weights": weights}})
             results = ray.get(futures)
             for name, res in zip(critic_batches, results[:len(critic_batches)], strict=True):
                 sums[f"value_loss_{name}"] += res["loss"]
             if train_policy:
+                policy = merge_metrics(results[len(critic_batches):])
                 for key in ("loss_ppo", "entropy_ppo", "clipfrac_ppo", "approx_kl_ppo", "grad_norm", "lr"):
-                    sums[key.removesuffix("_ppo").replace("loss", "policy_loss")] += results[-1][key]
+                    sums[key.removesuffix("_ppo").replace("loss", "policy_loss")] += policy[key]
             count += 1
     return {k: v / count for k, v in sums.items()}
 

@@ -14,7 +14,8 @@ from typing import Any
 import ray
 
 from actors.critic import spawn_scalar
-from actors.ppo import spawn_ppo_policy, spawn_ppo_reference, spawn_rollout_engines
+from actors.group import Placements
+from actors.ppo import PPOPolicyGroup, spawn_ppo_policy, spawn_ppo_reference, spawn_rollout_engines
 from actors.reward import spawn_reward
 from bfpo_ray.config import ConfigError, ModelConfig, RunConfig
 from bfpo_ray.usage import Usage, actor_cpu_seconds
@@ -27,12 +28,19 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Actors:
-    policy: Any
+    policy: PPOPolicyGroup  # policy.num_workers data-parallel ranks
     reference: Any
     engines: list
     reward: Any
     critics: dict[str, Any]  # "reward" (always) and "cost" (lagrangian)
     baseline: Any | None  # bilinear: a rollout engine that keeps the reference weights
+    placements: Placements  # the policy group's placement group (more than one worker)
+
+    def handles(self) -> list:
+        """Every actor of the run (None skipped)."""
+        found = [*self.policy.actors, self.reference, *self.engines, self.reward, *self.critics.values(),
+                 self.baseline]
+        return [a for a in found if a is not None]
 
 
 def check_scorer_tokenizers(cfg: RunConfig) -> None:
@@ -51,8 +59,10 @@ def spawn_actors(cfg: RunConfig, updates: int) -> Actors:
     a, t = cfg.algorithm, cfg.trainer
     policy_spec = PolicySpec(model=cfg.model, optim=cfg.optim, algorithm=a, total_steps=updates,
                              micro_batch_size=t.micro_batch_size, seed=t.seed, torch_threads=cfg.policy.torch_threads,
-                             sampling_temperature=cfg.rollout.temperature)
-    policy = spawn_ppo_policy(policy_spec, cfg.policy)
+                             strategy=cfg.strategy, sampling_temperature=cfg.rollout.temperature)
+    placements = Placements({"policy": cfg.policy}, cfg.ray.placement_strategy)
+    policy = spawn_ppo_policy(policy_spec, cfg.policy,
+                              placements.get("policy") if cfg.policy.num_workers > 1 else None)
     reference = spawn_ppo_reference(cfg.model, cfg.reference)
     engines = spawn_rollout_engines(cfg.model, cfg.rollout, t.seed)
     reward = spawn_reward(cfg.reward, cfg.model)
@@ -60,8 +70,8 @@ def spawn_actors(cfg: RunConfig, updates: int) -> Actors:
     critics = {name: spawn_scalar(critic_spec(cfg, name, updates), cfg.critic) for name in names}
     baseline = spawn_rollout_engines(cfg.model, replace(cfg.rollout, num_workers=1), t.seed)[0] \
         if a.reward == "bilinear" else None
-    actors = Actors(policy, reference, engines, reward, critics, baseline)
-    log.info("ppo actors: policy %s, critics %s", ray.get(policy.describe.remote()),
+    actors = Actors(policy, reference, engines, reward, critics, baseline, placements)
+    log.info("ppo actors: policy %s, critics %s", policy.describe(),
              ray.get([c.describe.remote() for c in critics.values()]))
     return actors
 
@@ -96,8 +106,8 @@ def count_tokens(usage: Usage, metrics: dict[str, float], cfg: RunConfig, n_crit
 def record_usage(usage: Usage, cfg: RunConfig, actors: Actors, wall_seconds: float, out: Path) -> None:
     """CPU seconds of every role's actors and the wall time, written as ``usage.json``."""
     usage.wall_seconds = wall_seconds
-    roles = [("policy", actors.policy, cfg.policy), ("reference", actors.reference, cfg.reference),
-             ("reward", actors.reward, cfg.reward)]
+    roles = [("policy", rank, cfg.policy) for rank in actors.policy.actors]
+    roles += [("reference", actors.reference, cfg.reference), ("reward", actors.reward, cfg.reward)]
     roles += [("rollout", e, cfg.rollout) for e in actors.engines]
     roles += [("critic", c, cfg.critic) for c in actors.critics.values()]
     if actors.baseline is not None:

@@ -33,7 +33,7 @@ def save_checkpoint(cfg: RunConfig, actors: Actors, step: int, lagrangian: Lagra
     final = step_dir(checkpoints_dir(cfg), step)
     state = trainer_state(cfg, step, lagrangian, cache)
     with atomic_directory(final) as tmp:
-        calls = [actors.policy.save_checkpoint.remote(str(tmp / "policy"), {"step": step}, 1)]
+        calls = actors.policy.submit("save_checkpoint", str(tmp / "policy"), {"step": step}, 1)
         calls += [c.save_checkpoint.remote(str(tmp / f"critic_{k}"), {"step": step})
                   for k, c in actors.critics.items()]
         ray.get(calls)
@@ -53,11 +53,11 @@ def restore(cfg: RunConfig, actors: Actors, lagrangian: Lagrangian, cache: Basel
     saved = {k: state.get(k) for k in expected}
     if saved != expected:
         raise TrainingStopped(f"trainer.resume: {path} was written with {saved}, this run has {expected}")
-    calls = [actors.policy.load_checkpoint.remote(str(path / "policy"))]
+    calls = actors.policy.submit("load_checkpoint", str(path / "policy"))
     calls += [c.load_checkpoint.remote(str(path / f"critic_{k}")) for k, c in actors.critics.items()]
     ray.get(calls)
     lagrangian.load_state_dict(state["lagrangian"])
     cache.update({int(i): [float(x) for x in v] for i, v in state["baseline_rewards"]})
-    sync_policy_weights(actors.policy, actors.engines, cfg.rollout.weight_sync_bucket_mb)
+    sync_policy_weights(actors.policy.actors, actors.engines, cfg.rollout.weight_sync_bucket_mb)
     log.info("resumed from %s at step %d (lambda %.4f)", path, state["step"], lagrangian.value)
     return int(state["step"])

@@ -97,7 +97,8 @@ class PPOPolicyWorker(PolicyWorker):
         return len(self._buckets), sum(size for _, size in sizes)
 
     def weight_bucket(self, index: int) -> dict[str, Tensor]:
-        """The tensors of bucket ``index`` (CPU copies in the model's dtype), one object for the object store.
+        """The tensors of bucket ``index`` (CPU copies in the model's dtype), one object for the object store;
+        empty on ranks other than 0 (every rank holds, or under ZeRO-3 gathers, the same weights).
 
         Under ZeRO-3 the bucket's parameters are gathered first (every rank must call this)."""
         if self._buckets is None:
@@ -105,6 +106,8 @@ class PPOPolicyWorker(PolicyWorker):
         params = dict(self.model.named_parameters())
         names = self._buckets[index]
         with self.strategy.gathered([params[name] for name in names]):
+            if self.rank != 0:
+                return {}
             return {name: params[name].detach().to("cpu", dtype=self.autocast_dtype or params[name].dtype, copy=True)
                     for name in names}
 
