@@ -22,6 +22,7 @@ from bfpo_ray.compare.curves import CurvePoint, curve_overrides, curve_points
 from bfpo_ray.compare.stages import stage_of_model
 from bfpo_ray.config import RayConfig, RunConfig, load_config, to_yaml
 from bfpo_ray.drivers import train_by_algorithm
+from bfpo_ray.eval.actors import EvalActors
 from bfpo_ray.eval.run import evaluate_run
 from bfpo_ray.ray_session import ray_session
 from bfpo_ray.usage import load_usage
@@ -90,12 +91,12 @@ def _one_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {text[-1] if text else ''}"
 
 
-def evaluate_model(compare: CompareConfig, model_path: str, output: Path) -> dict[str, Any]:
+def evaluate_model(compare: CompareConfig, model_path: str, output: Path, actors: EvalActors) -> dict[str, Any]:
     """Evaluate the weights at ``model_path`` with the compare's eval settings; eval.json goes to ``output``."""
     eval_cfg = load_config(compare.eval_config, [f"world.dir={compare.world_dir}", f"model.path={model_path}",
                                                  *compare.eval_overrides])
     output.mkdir(parents=True, exist_ok=True)
-    return evaluate_run(eval_cfg, output=output)
+    return evaluate_run(eval_cfg, output=output, actors=actors)
 
 
 def method_dir_of(method: MethodConfig, out: Path, seed: int | None) -> Path:
@@ -124,11 +125,12 @@ def run_method(method: MethodConfig, compare: CompareConfig, out: Path, seed: in
             points = [CurvePoint(0, 0, str(method.model), 0.0, "no training")]
             cost_dir = None if stage_of_model(compare, str(method.model)) else Path(str(method.model))
         report: dict[str, Any] = {}
-        for point in points:
-            final = point is points[-1]
-            report = evaluate_model(compare, point.model, method_dir if final else
-                                    method_dir / "curve" / f"step-{point.step:08d}")
-            point.metrics = {k: v for k, v in report.items() if isinstance(v, dict) and "value" in v}
+        with EvalActors() as actors:  # the curve's points load their weights into the same actors
+            for point in points:
+                final = point is points[-1]
+                report = evaluate_model(compare, point.model, method_dir if final else
+                                        method_dir / "curve" / f"step-{point.step:08d}", actors)
+                point.metrics = {k: v for k, v in report.items() if isinstance(v, dict) and "value" in v}
         return MethodResult(method.name, "ok", str(method_dir), metrics=points[-1].metrics,
                             cost=cost_of(cost_dir, report), seed=seed, curve=[asdict(p) for p in points])
     except Exception as err:  # a failed method is reported, the comparison goes on

@@ -18,12 +18,12 @@ from typing import Any
 
 import ray
 
-from actors.reference import spawn_reference
 from actors.rollout import spawn_rollout
 from bfpo_ray.config import EvalConfig, RunConfig
 from bfpo_ray.data.tokenize import ChatEncoder
 from bfpo_ray.drivers.preflight import check_eval_inputs
 from bfpo_ray.drivers.setup import ensure_world
+from bfpo_ray.eval.actors import EvalActors
 from bfpo_ray.eval.intervals import mean, rate
 from bfpo_ray.eval.judges import ClassifierJudge, Judge, Judgement, KeywordJudge, WorldJudge
 from bfpo_ray.eval.mc_tasks import mc_accuracy, world_mc_items
@@ -101,8 +101,9 @@ def _mc_metrics(reference, rows: list[dict], tokenizer) -> dict[str, Any]:
     return mc_accuracy(world_mc_items(rows), tokenizer, compute_many)
 
 
-def evaluate_run(cfg: RunConfig, output: str | Path | None = None) -> dict[str, Any]:
-    """Evaluate the model at ``cfg.model.path``; results go to ``output`` (default: that dir)."""
+def evaluate_run(cfg: RunConfig, output: str | Path | None = None, actors: EvalActors | None = None) -> dict[str, Any]:
+    """Evaluate the model at ``cfg.model.path``; results go to ``output`` (default: that dir). ``actors``: kept
+    across a series of evaluations (else started and stopped here)."""
     ensure_world(cfg)
     check_eval_inputs(cfg)  # model, judge and prompts: one line each, before Ray starts
     rows = read_jsonl(cfg.eval.prompts)
@@ -114,10 +115,11 @@ def evaluate_run(cfg: RunConfig, output: str | Path | None = None) -> dict[str, 
     judge = build_judge(cfg.eval)
     start = time.perf_counter()
     with ray_session(cfg.ray):
-        # started first: its start-up (imports, model load) overlaps the rollout actor's
-        reference = spawn_reference(cfg.model, cfg.reference) if cfg.eval.mc_tasks else None
+        owned = actors is None
+        actors = EvalActors() if actors is None else actors
         try:
-            generations = _generate(cfg.model, cfg, prompt_ids, sampling)
+            rollout, reference = actors.for_model(cfg)
+            generations = ray.get(rollout.generate.remote(prompt_ids, sampling))
             texts = [g.text for g in generations]
             judgements = judge.judge(prompts, texts)
             metrics = judged_metrics(rows, judgements)
@@ -126,8 +128,8 @@ def evaluate_run(cfg: RunConfig, output: str | Path | None = None) -> dict[str, 
             if reference is not None:
                 metrics |= {f"mc_{k}": v for k, v in _mc_metrics(reference, rows, tokenizer).items()}
         finally:
-            if reference is not None:
-                ray.kill(reference)
+            if owned:
+                actors.close()
     report: dict[str, Any] = {
         "model": cfg.model.path,
         "prompts": cfg.eval.prompts,

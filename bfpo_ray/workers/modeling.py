@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
 from bfpo_ray.config import ModelConfig
@@ -42,6 +44,25 @@ def load_causal_lm(cfg: ModelConfig, device: str | torch.device = "cpu") -> PreT
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable()
     return model.to(device)
+
+
+def load_weights_from(model: torch.nn.Module, path: str | Path) -> None:
+    """Load the safetensors weights of the HF directory ``path`` into ``model`` in place; every weight must
+    match (a tied ``lm_head`` may be absent)."""
+    path = Path(path)
+    device = str(next(model.parameters()).device)
+    weights: dict[str, torch.Tensor] = {}
+    for shard in sorted(path.glob("model*.safetensors")):
+        weights.update(load_file(str(shard), device=device))
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    if not weights or unexpected or any(not _is_tied(k, model) for k in missing):
+        raise ValueError(f"{path}: checkpoint weights do not match the model ({missing[:3]}, {unexpected[:3]})")
+    if getattr(model.config, "tie_word_embeddings", False):
+        model.tie_weights()
+
+
+def _is_tied(key: str, model: torch.nn.Module) -> bool:
+    return key == "lm_head.weight" and bool(getattr(model.config, "tie_word_embeddings", False))
 
 
 def apply_trainable_patterns(model: torch.nn.Module, patterns: list[str]) -> tuple[int, int]:

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file
 
 from bfpo_ray.checkpoint import (
     atomic_directory,
@@ -36,6 +35,7 @@ from bfpo_ray.workers.modeling import (
     apply_trainable_patterns,
     load_causal_lm,
     load_tokenizer,
+    load_weights_from,
     set_torch_threads,
 )
 
@@ -268,22 +268,11 @@ class PolicyWorker:
         else:
             if strategy.sharded_state:
                 raise ValueError(f"{path}: written by strategy torch; this run uses deepspeed")
-            self._load_weights(path)
+            load_weights_from(self.model, path)
             self.optimizer.load_state_dict(load_state(path, "optimizer"))
             self.scheduler.load_state_dict(load_state(path, "scheduler"))
         set_rng_state(load_state(path, "rng"))
         return load_state(path, "trainer_state")
-
-    def _load_weights(self, path: Path) -> None:
-        weights: dict[str, torch.Tensor] = {}
-        for shard in sorted(path.glob("model*.safetensors")):
-            weights.update(load_file(str(shard), device=str(self.device)))
-        missing, unexpected = self.model.load_state_dict(weights, strict=False)
-        if unexpected or any(not _is_tied(k, self.model) for k in missing):
-            raise ValueError(f"{path}: checkpoint weights do not match the model ({missing[:3]}, {unexpected[:3]})")
-        if getattr(self.model.config, "tie_word_embeddings", False):
-            self.model.tie_weights()
-
 
 #: metrics that are the same on every rank (taken from rank 0) or a maximum; the rest add up
 _SHARED = ("grad_norm", "lr")
@@ -336,7 +325,3 @@ def weights_as(model: torch.nn.Module, dtype: torch.dtype) -> Iterator[None]:
     finally:
         for param, data in saved.values():
             param.data = data
-
-
-def _is_tied(key: str, model: torch.nn.Module) -> bool:
-    return key == "lm_head.weight" and bool(getattr(model.config, "tie_word_embeddings", False))

@@ -6,7 +6,7 @@ import torch
 
 from bfpo_ray.config import ModelConfig
 from bfpo_ray.objectives import forward_logps
-from bfpo_ray.workers.modeling import load_causal_lm, set_torch_threads, weights_fingerprint
+from bfpo_ray.workers.modeling import load_causal_lm, load_weights_from, set_torch_threads, weights_fingerprint
 
 
 class ReferenceWorker:
@@ -17,6 +17,11 @@ class ReferenceWorker:
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self.model = load_causal_lm(model, self.device).eval()
         self.model.requires_grad_(False)
+
+    def load_model(self, path: str) -> str:
+        """Replace the weights with those of the HF directory ``path`` (same architecture); their fingerprint."""
+        load_weights_from(self.model, path)
+        return self.fingerprint()
 
     def fingerprint(self) -> str:
         """Content hash of the weights (keys the on-disk reference log-prob cache)."""

@@ -10,7 +10,7 @@ import torch
 from bfpo_ray.config import ModelConfig
 from bfpo_ray.rollout.hf_engine import HFEngine
 from bfpo_ray.rollout.types import Generation, Sampling
-from bfpo_ray.workers.modeling import load_causal_lm, load_tokenizer, set_torch_threads
+from bfpo_ray.workers.modeling import load_causal_lm, load_tokenizer, load_weights_from, set_torch_threads
 
 
 class RolloutWorker:
@@ -49,6 +49,14 @@ class RolloutWorker:
             for name, tensor in named_tensors.items():
                 params[name].copy_(tensor)
         return len(named_tensors)
+
+    def load_model(self, path: str) -> str:
+        """Replace the weights with those of the HF directory ``path`` (hf backend, same architecture); their
+        fingerprint."""
+        if self.model is None:
+            raise NotImplementedError("load_model is available for the hf backend only")
+        load_weights_from(self.model, path)
+        return self.fingerprint()
 
     def finish_weight_update(self) -> int:
         """End one sync: vLLM loads the staged buckets now (else before its next generate); hf: nothing to do."""
