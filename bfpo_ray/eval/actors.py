@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import ray
 
+from actors.ppo import spawn_rollout_engines
 from actors.reference import spawn_reference
 from actors.rollout import spawn_rollout
 from bfpo_ray.config import RunConfig
@@ -17,9 +19,10 @@ from bfpo_ray.config import RunConfig
 def reuse_key(cfg: RunConfig) -> str | None:
     """What must match for an evaluation to reuse another's actors: the model's ``config.json`` and tokenizer
     files, its dtype and remote-code setting, the actors' resources and the eval batch size and tasks. None
-    (never reuse) for a model that is not a local directory."""
+    (never reuse) for a model that is not a local directory, or a vLLM engine (it loads weights only from
+    a policy's sync)."""
     model = Path(cfg.model.path)
-    if not (model / "config.json").is_file():
+    if cfg.rollout.backend == "vllm" or not (model / "config.json").is_file():
         return None
     digest = hashlib.sha256()
     config = json.loads((model / "config.json").read_text())
@@ -35,11 +38,13 @@ def reuse_key(cfg: RunConfig) -> str | None:
 
 
 class EvalActors:
-    """The rollout actor (hf backend) and, with multiple-choice tasks, the reference actor of an evaluation,
-    kept for the next one while :func:`reuse_key` matches: that evaluation loads its weights into them
-    (``load_model``) instead of starting new actors, whose start-up (imports, model load) is about half of
-    an evaluation of the world's model here. A different key starts new ones. Use as a context manager, and
-    close it before training needs the CPUs (or GPUs) the actors hold."""
+    """The rollout actor and, with multiple-choice tasks, the reference actor of an evaluation, kept for the
+    next one while :func:`reuse_key` matches: that evaluation loads its weights into them (``load_model``)
+    instead of starting new actors, whose start-up (imports, model load) is about half of an evaluation of
+    the world's model here. A different key starts new ones. The rollout actor is an hf engine with the
+    ``policy`` role's resources, or with ``rollout.backend=vllm`` a vLLM engine with the ``rollout`` role's
+    resources and ``rollout.vllm_*`` settings (started anew each time). Use as a context manager, and close
+    it before training needs the CPUs (or GPUs) the actors hold."""
 
     def __init__(self) -> None:
         self.key: str | None = None
@@ -56,7 +61,10 @@ class EvalActors:
         self.close()
         # the reference first: its start-up overlaps the rollout actor's
         self.reference = spawn_reference(cfg.model, cfg.reference) if cfg.eval.mc_tasks else None
-        self.rollout = spawn_rollout(cfg.model, cfg.policy, cfg.eval.batch_size)
+        if cfg.rollout.backend == "vllm":
+            self.rollout = spawn_rollout_engines(cfg.model, replace(cfg.rollout, num_workers=1), cfg.eval.seed)[0]
+        else:
+            self.rollout = spawn_rollout(cfg.model, cfg.policy, cfg.eval.batch_size)
         self.key = key
         self.started += 1
         return self.rollout, self.reference
