@@ -83,15 +83,16 @@ def test_ppo_drives_a_rewarded_first_token_above_095(world_dir, two_choice_model
     tokenizer = load_tokenizer(cfg.model)
     prompts = prompts_of(tokenizer)
     lagrangian = Lagrangian(1.0, 0.1, 0.0, 10.0, 1)
-    start = target_probability(actors.policy, prompts, target, tokenizer.pad_token_id)
+    policy = actors.policy.actors[0]  # a group of one rank
+    start = target_probability(policy, prompts, target, tokenizer.pad_token_id)
     assert 0.05 < start < 0.6  # a real decision: the target is neither absent nor already chosen
     probabilities = []
     for step in range(8):
         metrics = ppo_step(cfg, actors, prompts, list(range(len(prompts))), step, tokenizer, lagrangian, {})
-        probabilities.append(target_probability(actors.policy, prompts, target, tokenizer.pad_token_id))
+        probabilities.append(target_probability(policy, prompts, target, tokenizer.pad_token_id))
         if probabilities[-1] > 0.95:
             break
     assert probabilities[-1] > 0.95, (start, probabilities)
     assert metrics["reward"] > 0.5  # the engines sample the updated policy (weights synced every step)
-    for actor in (actors.policy, actors.reference, actors.reward, *actors.engines, *actors.critics.values()):
+    for actor in actors.handles():
         ray.kill(actor)
