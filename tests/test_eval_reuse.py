@@ -60,4 +60,4 @@ def test_a_model_evaluated_in_reused_actors_matches_its_fresh_evaluation(world_d
     for key, value in fresh.items():
         if isinstance(value, dict) and "value" in value:
             assert again[key] == value, key
-    assert "mc_pick_safe" in again and first["model"] != again["model"]
+    assert "mc_pick_safe" in again and "mc_pick_safe" in first

@@ -55,7 +55,7 @@ class EvalActors:
     def for_model(self, cfg: RunConfig) -> tuple[Any, Any | None]:
         """(rollout actor, reference actor or None) holding the weights at ``cfg.model.path``."""
         key = reuse_key(cfg)
-        if self.rollout is not None and key is not None and key == self.key:
+        if key is not None and key == self.key:  # self.key is None whenever no actors are held
             ray.get([a.load_model.remote(str(cfg.model.path)) for a in (self.rollout, self.reference) if a is not None])
             return self.rollout, self.reference
         self.close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -114,22 +115,17 @@ def evaluate_run(cfg: RunConfig, output: str | Path | None = None, actors: EvalA
     sampling = Sampling(cfg.eval.max_new_tokens, cfg.eval.temperature, cfg.eval.top_p, cfg.eval.seed)
     judge = build_judge(cfg.eval)
     start = time.perf_counter()
-    with ray_session(cfg.ray):
-        owned = actors is None
-        actors = EvalActors() if actors is None else actors
-        try:
-            rollout, reference = actors.for_model(cfg)
-            generations = ray.get(rollout.generate.remote(prompt_ids, sampling))
-            texts = [g.text for g in generations]
-            judgements = judge.judge(prompts, texts)
-            metrics = judged_metrics(rows, judgements)
-            if cfg.eval.reward_model:
-                metrics |= _reward_metrics(cfg, rows, texts, prompt_ids, sampling)
-            if reference is not None:
-                metrics |= {f"mc_{k}": v for k, v in _mc_metrics(reference, rows, tokenizer).items()}
-        finally:
-            if owned:
-                actors.close()
+    # the caller's actors stay open for its next evaluation; our own close at the end of this one
+    with ray_session(cfg.ray), (nullcontext(actors) if actors is not None else EvalActors()) as held:
+        rollout, reference = held.for_model(cfg)
+        generations = ray.get(rollout.generate.remote(prompt_ids, sampling))
+        texts = [g.text for g in generations]
+        judgements = judge.judge(prompts, texts)
+        metrics = judged_metrics(rows, judgements)
+        if cfg.eval.reward_model:
+            metrics |= _reward_metrics(cfg, rows, texts, prompt_ids, sampling)
+        if reference is not None:
+            metrics |= {f"mc_{k}": v for k, v in _mc_metrics(reference, rows, tokenizer).items()}
     report: dict[str, Any] = {
         "model": cfg.model.path,
         "prompts": cfg.eval.prompts,

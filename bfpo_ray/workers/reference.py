@@ -18,10 +18,9 @@ class ReferenceWorker:
         self.model = load_causal_lm(model, self.device).eval()
         self.model.requires_grad_(False)
 
-    def load_model(self, path: str) -> str:
-        """Replace the weights with those of the HF directory ``path`` (same architecture); their fingerprint."""
+    def load_model(self, path: str) -> None:
+        """Replace the weights with those of the HF directory ``path`` (same architecture)."""
         load_weights_from(self.model, path)
-        return self.fingerprint()
 
     def fingerprint(self) -> str:
         """Content hash of the weights (keys the on-disk reference log-prob cache)."""

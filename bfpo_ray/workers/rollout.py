@@ -50,13 +50,11 @@ class RolloutWorker:
                 params[name].copy_(tensor)
         return len(named_tensors)
 
-    def load_model(self, path: str) -> str:
-        """Replace the weights with those of the HF directory ``path`` (hf backend, same architecture); their
-        fingerprint."""
+    def load_model(self, path: str) -> None:
+        """Replace the weights with those of the HF directory ``path`` (hf backend, same architecture)."""
         if self.model is None:
             raise NotImplementedError("load_model is available for the hf backend only")
         load_weights_from(self.model, path)
-        return self.fingerprint()
 
     def finish_weight_update(self) -> int:
         """End one sync: vLLM loads the staged buckets now (else before its next generate); hf: nothing to do."""

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file
 from transformers import AutoModelForSequenceClassification, PreTrainedModel
 
 from bfpo_ray import losses
@@ -30,7 +29,13 @@ from bfpo_ray.checkpoint import atomic_directory, load_state, publish_files, rng
 from bfpo_ray.config import ModelConfig, OptimConfig
 from bfpo_ray.rl.rewards import last_token_index
 from bfpo_ray.workers.batching import batch_size, in_row_chunks, micro_batches
-from bfpo_ray.workers.modeling import DTYPES, apply_trainable_patterns, load_tokenizer, set_torch_threads
+from bfpo_ray.workers.modeling import (
+    DTYPES,
+    apply_trainable_patterns,
+    load_tokenizer,
+    load_weights_from,
+    set_torch_threads,
+)
 from bfpo_ray.workers.policy import NonFiniteLossError, lr_multiplier
 
 Tensor = torch.Tensor
@@ -240,10 +245,7 @@ class ScalarModelWorker:
     def load_checkpoint(self, directory: str) -> dict[str, Any]:
         """Restore weights, optimizer, scheduler and RNG; return the saved trainer state."""
         path = Path(directory)
-        weights: dict[str, Tensor] = {}
-        for shard in sorted(path.glob("model*.safetensors")):
-            weights.update(load_file(str(shard)))
-        self.model.load_state_dict(weights, strict=True)
+        load_weights_from(self.model, path)
         self.optimizer.load_state_dict(load_state(path, "optimizer"))
         self.scheduler.load_state_dict(load_state(path, "scheduler"))
         set_rng_state(load_state(path, "rng"))
