@@ -1,5 +1,5 @@
 """Ray actor classes: thin remote wrappers over the plain workers in ``bfpo_ray.workers``."""
 
-from bfpo_ray.lean_imports import skip_transformers_sklearn
+from bfpo_ray.lean_imports import skip_unused_transformers_backends
 
-skip_transformers_sklearn()
+skip_unused_transformers_backends()
