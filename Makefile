@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh machine:
 #   make demo   - install into .venv, then SFT -> BFPO on the built-in safety world, evaluated side by side
-#   make test   - install into .venv, then the whole test suite (what CI runs)
+#   make test   - install into .venv, then the test suite without the slow end-to-end runs (vLLM tests included)
+# make test-slow runs the slow end-to-end runs (marked `slow`); CI runs both.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -9,7 +10,7 @@ TORCH_VERSION ?= 2.13.0
 TORCH_PIP_ARGS ?=
 STAMP := $(VENV)/.installed-$(TORCH_VERSION)
 
-.PHONY: demo test test-fast lint install clean
+.PHONY: demo test test-slow lint install clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,10 +30,10 @@ demo: $(STAMP)
 	$(PY) -m bfpo_ray demo
 
 test: $(STAMP)
-	$(PY) -m pytest -q -ra
+	$(PY) -m pytest -q -ra -m "not slow"
 
-test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not slow"
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -ra -m slow
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

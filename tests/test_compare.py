@@ -38,6 +38,7 @@ DPO = """  - name: DPO (tiny)
       - data.cache_dir={cache}"""
 
 
+@pytest.mark.slow
 def test_compare_two_methods_and_a_failure(world_dir, tmp_path, ray_cluster, capsys):
     methods = "\n".join([
         f"  - name: Base\n    model: {world_dir / 'base'}",

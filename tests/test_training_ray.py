@@ -63,6 +63,7 @@ def test_bfpo_run_writes_hf_checkpoint_metrics_and_config(world_dir, tmp_path, r
     assert len(list((tmp_path.parent / "shared-cache").glob("reference-*.safetensors"))) >= 2
 
 
+@pytest.mark.slow  # three runs
 def test_reference_cache_is_reused_and_keyed_by_data(world_dir, tmp_path, ray_cluster, caplog):
     cache = tmp_path / "cache"
     again = {"data.cache_dir": cache, "trainer.max_steps": 1, "trainer.overwrite": True}

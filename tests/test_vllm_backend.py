@@ -27,7 +27,6 @@ from bfpo_ray.workers.modeling import load_tokenizer
 from bfpo_ray.workers.policy import PolicySpec
 from tests.test_eval_reuse import perturbed_copy
 
-pytestmark = pytest.mark.slow
 LIGHT = {"num_cpus_per_worker": 0.2, "torch_threads": 1}
 VLLM = {"rollout.backend": "vllm", "rollout.vllm_enforce_eager": True, "rollout.vllm_max_model_len": 256}
 GREEDY = Sampling(max_new_tokens=10, temperature=0.0)
