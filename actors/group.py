@@ -6,8 +6,9 @@ names another role shares that role's bundles instead: bundle i then holds worke
 both roles, which run one after another, so it is sized by the larger ask of each
 (:func:`bfpo_ray.cluster_plan.bundle_of`). Colocation is a setting, not a code path.
 
-:class:`PolicyGroup` shards every batch across its ranks, wires them into one
-torch.distributed group (rank 0 finds the port) and merges their metrics;
+:class:`TrainingGroup` wires N trainable ranks into one torch.distributed group (rank 0 finds the
+port), shards batches across them and merges their metrics; :class:`PolicyGroup` is the policy's
+(the critics' is :class:`actors.critic.CriticGroup`);
 :class:`ReferenceGroup` spreads reference log-prob batches over its workers.
 """
 
@@ -28,7 +29,7 @@ from actors.resources import role_options
 from bfpo_ray.cluster_plan import bundle_of
 from bfpo_ray.config import ModelConfig, RoleConfig
 from bfpo_ray.workers.batching import batch_size, micro_batches
-from bfpo_ray.workers.policy import PolicySpec, merge_metrics
+from bfpo_ray.workers.trainable import merge_metrics
 
 Batch = dict[str, Any]
 log = logging.getLogger(__name__)
@@ -99,23 +100,25 @@ def shard_batch(batch: Batch, world: int) -> list[Batch]:
     return list(micro_batches(batch, math.ceil(n / world)))
 
 
-class PolicyGroup:
-    """N PolicyActors training one model data-parallel."""
+class TrainingGroup:
+    """``role.num_workers`` actors of ``actor_class`` training one model data-parallel (torch or DeepSpeed
+    strategy): one plain actor without a placement group, else rank i in bundle i, wired into one
+    torch.distributed group. Collective calls (ZeRO-3 gathers weights in every forward) reach every rank."""
 
-    actor_class = PolicyActor
+    actor_class: Any = None
 
-    def __init__(self, spec: PolicySpec, role: RoleConfig, pg: PlacementGroup | None) -> None:
+    def __init__(self, spec: Any, role: RoleConfig, pg: PlacementGroup | None) -> None:
         self.actors = spawn_ranks(self.actor_class, role, pg, (spec,))
         self.world_size = len(self.actors)
         if self.world_size > 1:
-            self._connect(spec)
+            self._connect()
 
-    def _connect(self, spec: PolicySpec) -> None:
+    def _connect(self) -> None:
         """Rank 0 picks MASTER_ADDR/PORT (127.0.0.1 when the whole group is on one node); all ranks join."""
         found = ray.get([a.rendezvous.remote() for a in self.actors])
         node0, ip0, port0 = found[0]
         addr = "127.0.0.1" if all(node == node0 for node, _, _ in found) else ip0
-        log.info("policy group: %d ranks on %d node(s), rendezvous %s:%d", self.world_size,
+        log.info("%s group: %d ranks on %d node(s), rendezvous %s:%d", self.actor_class.__name__, self.world_size,
                  len({node for node, _, _ in found}), addr, port0)
         ray.get([a.init_distributed.remote(addr, port0, rank, self.world_size) for rank, a in enumerate(self.actors)])
 
@@ -126,24 +129,24 @@ class PolicyGroup:
         """Start ``method(*args)`` on every rank (collective methods need them all); the refs, rank 0's first."""
         return [getattr(actor, method).remote(*args) for actor in self.actors]
 
-    def submit_train_step(self, parts: dict[str, Batch]) -> list:
-        """Start one optimizer step on every rank (rank r gets shard r of every part); returns refs."""
-        if self.world_size == 1:
-            return [self.actors[0].train_step.remote(parts)]
-        shards = {name: shard_batch(batch, self.world_size) for name, batch in parts.items()}
-        return [a.train_step.remote({name: shards[name][r] for name in parts}) for r, a in enumerate(self.actors)]
+    def submit_row_shards(self, method: str, batch: Batch) -> list:
+        """``method`` on equal full-width row shards, rank r on rows [r m, (r + 1) m) (full width, so per-row
+        results concatenate in row order); the refs, rank 0's first."""
+        rows = int(batch["input_ids"].shape[0])
+        if rows % self.world_size:
+            raise ValueError(f"{rows} rows cannot be split evenly across {self.world_size} workers")
+        m = rows // self.world_size
+        return [getattr(actor, method).remote({k: v[r * m:(r + 1) * m] for k, v in batch.items()})
+                for r, actor in enumerate(self.actors)]
 
     @staticmethod
     def collect(refs: list) -> dict[str, float]:
         return merge_metrics(ray.get(refs))
 
-    def train_step(self, parts: dict[str, Batch]) -> dict[str, float]:
-        return self.collect(self.submit_train_step(parts))
-
     def save_pretrained(self, directory: str) -> str:
         return ray.get(self.submit("save_pretrained", directory))[0]
 
-    def save_checkpoint(self, directory: str, trainer_state: dict, keep_last: int) -> str:
+    def save_checkpoint(self, directory: str, trainer_state: dict, keep_last: int = 0) -> str:
         return ray.get(self.submit("save_checkpoint", directory, trainer_state, keep_last))[0]
 
     def load_checkpoint(self, directory: str) -> dict:
@@ -152,6 +155,22 @@ class PolicyGroup:
     def kill(self) -> None:
         for actor in self.actors:
             ray.kill(actor)
+
+
+class PolicyGroup(TrainingGroup):
+    """N PolicyActors training one model data-parallel on (pair-aware) shards of every batch part."""
+
+    actor_class = PolicyActor
+
+    def submit_train_step(self, parts: dict[str, Batch]) -> list:
+        """Start one optimizer step on every rank (rank r gets shard r of every part); returns refs."""
+        if self.world_size == 1:
+            return [self.actors[0].train_step.remote(parts)]
+        shards = {name: shard_batch(batch, self.world_size) for name, batch in parts.items()}
+        return [a.train_step.remote({name: shards[name][r] for name in parts}) for r, a in enumerate(self.actors)]
+
+    def train_step(self, parts: dict[str, Batch]) -> dict[str, float]:
+        return self.collect(self.submit_train_step(parts))
 
 
 class ReferenceGroup:

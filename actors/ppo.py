@@ -25,14 +25,8 @@ class PPOPolicyGroup(PolicyGroup):
     actor_class = PPOPolicyActor
 
     def submit_token_logps(self, batch: dict) -> list:
-        """The rollout policy's log-probs, rank r on rows [r m, (r + 1) m) of the batch (full width, so the
-        parts concatenate); the refs in row order."""
-        rows = int(batch["input_ids"].shape[0])
-        if rows % self.world_size:
-            raise ValueError(f"{rows} rollout rows cannot be split evenly across {self.world_size} policy workers")
-        m = rows // self.world_size
-        return [actor.token_logps.remote({k: v[r * m:(r + 1) * m] for k, v in batch.items()})
-                for r, actor in enumerate(self.actors)]
+        """The rollout policy's log-probs, rank r on rows [r m, (r + 1) m) of the batch; the refs in row order."""
+        return self.submit_row_shards("token_logps", batch)
 
 
 def spawn_ppo_policy(spec: PolicySpec, role: RoleConfig, pg: PlacementGroup | None = None) -> PPOPolicyGroup:

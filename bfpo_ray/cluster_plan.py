@@ -7,8 +7,9 @@ Mirrors the drivers' requests role by role:
   another); a reference that is not colocated is released before the policy group is made.
 - rm / cm: one scalar-model actor with the ``policy`` role's resources.
 - ppo: all alive at once: ``policy.num_workers`` policy ranks (a placement group of that many bundles when
-  more than one), plain actors for the reference, ``rollout.num_workers`` engines, reward, one critic (two
-  for lagrangian) and, for bilinear, one more engine with the reference weights.
+  more than one), plain actors for the reference, ``rollout.num_workers`` engines, reward, one critic group
+  (two for lagrangian) of ``critic.num_workers`` ranks each (placed like the policy's) and, for bilinear,
+  one more engine with the reference weights.
 
 Fractional GPUs are packed per GPU the way Ray does (0.25 of ONE device; above 1 only whole devices).
 :func:`plan` raises :class:`PlanError` with one line naming the roles and the numbers when the run can
@@ -111,7 +112,9 @@ def requests_of(cfg: RunConfig) -> list[Request]:
         out = [Request("policy", [_role(cfg.policy)] * cfg.policy.num_workers, strategy=cfg.ray.placement_strategy),
                Request("reference", [_role(cfg.reference)]),
                Request("rollout", [_role(r)] * r.num_workers), Request("reward", [_role(cfg.reward)]),
-               Request("critic", [_role(cfg.critic)] * (2 if a.reward == "lagrangian" else 1))]
+               *[Request(f"critic ({name})", [_role(cfg.critic)] * cfg.critic.num_workers,
+                         strategy=cfg.ray.placement_strategy)
+                 for name in (["reward", "cost"] if a.reward == "lagrangian" else ["reward"])]]
         if a.reward == "bilinear":
             out.append(Request("baseline engine", [_role(r)]))
         return out

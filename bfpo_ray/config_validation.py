@@ -113,13 +113,16 @@ def _validate_ppo(cfg: RunConfig) -> None:
                  "ppo needs a reward model (or reward.source=oracle)")
         _require(bool(cfg.reward.cost_model), "reward.cost_model", "ppo needs a cost model (or reward.source=oracle)")
     _require(not cfg.data.buffer, "data.buffer", "ppo takes no buffer")
-    for role in ("reference", "reward", "critic"):
+    for role in ("reference", "reward"):
         _require(getattr(cfg, role).num_workers == 1, f"{role}.num_workers",
-                 "ppo runs one reference, reward and critic worker for now (policy.num_workers and "
-                 "rollout.num_workers may be > 1)")
-    ranks = cfg.policy.num_workers
-    _require(a.mini_batch_size % ranks == 0, "algorithm.mini_batch_size",
-             f"must be a multiple of policy.num_workers = {ranks} (every rank gets an equal shard)")
+                 "ppo runs one reference and one reward worker for now (policy, critic and rollout may have more)")
+    for role in ("policy", "critic"):
+        ranks = getattr(cfg, role).num_workers
+        _require(a.mini_batch_size % ranks == 0, "algorithm.mini_batch_size",
+                 f"must be a multiple of {role}.num_workers = {ranks} (every rank gets an equal shard)")
+    for role in ("policy", "reference", "rollout", "reward", "critic"):
+        _require(not getattr(cfg, role).colocate_with, f"{role}.colocate_with",
+                 "ppo's actors are all alive at once, so they cannot take turns on shared bundles")
 
 
 def _validate_cluster(cfg: RunConfig) -> None:

@@ -71,7 +71,7 @@ def start_ppo(cfg) -> dict[str, list[str]]:
     actors = spawn_actors(cfg, 10)
     seen = {"policy": [visible(a) for a in actors.policy.actors], "reference": [visible(actors.reference)],
             "rollout": [visible(e) for e in actors.engines], "reward": [visible(actors.reward)],
-            "critic": [visible(c) for c in actors.critics.values()]}
+            **{f"critic ({name})": [visible(a) for a in c.actors] for name, c in actors.critics.items()}}
     if actors.baseline is not None:
         seen["baseline engine"] = [visible(actors.baseline)]
     for actor in actors.handles():

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from bfpo_ray.config import AlgorithmConfig, ModelConfig, OptimConfig, StrategyConfig
-from bfpo_ray.workers.policy import NonFiniteLossError, PolicySpec, PolicyWorker
+from bfpo_ray.workers.policy import PolicySpec, PolicyWorker
+from bfpo_ray.workers.trainable import NonFiniteLossError
 
 
 def full_state(worker: PolicyWorker) -> dict[str, torch.Tensor]:

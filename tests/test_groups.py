@@ -13,7 +13,7 @@ from actors.group import Placements, bundle_of, shard_batch
 from bfpo_ray.config import ConfigError, RoleConfig, load_config
 from bfpo_ray.drivers.offline import train
 from bfpo_ray.run_log import read_metrics
-from bfpo_ray.workers.policy import merge_metrics
+from bfpo_ray.workers.trainable import merge_metrics
 
 LOSS_RTOL = 1e-4
 

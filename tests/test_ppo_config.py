@@ -20,7 +20,8 @@ def test_shipped_configs_load(name):
     ("rollout.backend=tgi", "rollout.backend"),
     ("algorithm.kl_estimator=k2", "algorithm.kl_estimator"),
     ("algorithm.lambda_init=50", "algorithm.lambda_init"),
-    ("critic.num_workers=2", "critic.num_workers"),
+    ("reference.num_workers=2", "reference.num_workers"),
+    ("critic.colocate_with=policy", "critic.colocate_with"),
 ])
 def test_bad_ppo_settings_name_the_key(override, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
@@ -33,7 +34,9 @@ def test_oracle_source_needs_no_models():
     assert cfg.reward.source == "oracle"
 
 
-def test_policy_ranks_must_split_every_mini_batch_evenly():
-    with pytest.raises(ConfigError, match=r"algorithm\.mini_batch_size.*multiple of policy\.num_workers = 3"):
-        load_config("configs/world/ppo_lagrangian.yaml", ["policy.num_workers=3"])  # mini-batches of 32
-    assert load_config("configs/world/ppo_lagrangian.yaml", ["policy.num_workers=4"]).policy.num_workers == 4
+@pytest.mark.parametrize("role", ["policy", "critic"])
+def test_policy_and_critic_ranks_must_split_every_mini_batch_evenly(role):
+    with pytest.raises(ConfigError, match=rf"algorithm\.mini_batch_size.*multiple of {role}\.num_workers = 3"):
+        load_config("configs/world/ppo_lagrangian.yaml", [f"{role}.num_workers=3"])  # mini-batches of 32
+    cfg = load_config("configs/world/ppo_lagrangian.yaml", [f"{role}.num_workers=4"])
+    assert getattr(cfg, role).num_workers == 4

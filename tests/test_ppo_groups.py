@@ -1,10 +1,12 @@
-"""A data-parallel PPO policy on a real local Ray: 2 ranks (plain torch, and DeepSpeed ZeRO-3 over gloo) follow
-the 1-worker run on the same global batch, and a 2-rank ZeRO-3 run cut after one rollout batch resumes on every
-rank to the same weights.
+"""A data-parallel PPO policy and critic on a real local Ray: 2 policy ranks and 2 critic ranks (plain torch, and
+DeepSpeed ZeRO-3 over gloo) follow the 1-worker run on the same global batch, and a 2+2-rank ZeRO-3 run cut after
+one rollout batch resumes on every rank to the same weights.
 
 Same rollouts, same mini-batches: each rank takes half of every mini-batch, its loss divided by the global
-size, and the gradients are summed, so only the float summation order differs (per-step PPO metrics within
-rel 1e-4, final weights within 1e-4, as for the offline groups)."""
+size, and the gradients are summed, so only the float summation order differs (per-step PPO metrics, the
+critic's value loss included, within rel 1e-4; final weights within 1e-4, as for the offline groups). The
+second batch's advantages come from the critic trained in the first, so a critic group that trained
+differently shows in every policy metric of step 2."""
 
 import pytest
 from ppo_helpers import ppo_config
@@ -16,8 +18,8 @@ from tests.test_groups import max_weight_diff
 # the untrained test model earns one oracle score on every rollout (all advantages 0 in the first batch): the
 # entropy bonus gives the policy a gradient from the first batch on, so the cut run has trained before its checkpoint
 ORACLE = {"reward.source": "oracle", "algorithm.entropy_coef": 0.05}
-TWO_TORCH = {"policy.num_workers": 2}
-TWO_ZERO3 = {"policy.num_workers": 2, "strategy.name": "deepspeed", "strategy.zero_stage": 3}
+TWO_TORCH = {"policy.num_workers": 2, "critic.num_workers": 2}
+TWO_ZERO3 = {**TWO_TORCH, "strategy.name": "deepspeed", "strategy.zero_stage": 3}
 CURVE = ("policy_loss", "grad_norm", "entropy", "approx_kl", "score", "kl", "response_length", "value_loss_reward")
 
 
@@ -51,6 +53,7 @@ def test_two_zero3_ranks_resume_on_every_rank_and_follow_one_worker(world_dir, t
     cut = run(world_dir, tmp_path / "run", **TWO_ZERO3, **{"trainer.exit_after_steps": 1})
     step = cut / "checkpoints" / "step-00000001"
     assert (step / "policy" / "deepspeed").is_dir() and not (cut / "model.safetensors").exists()
+    assert (step / "critic_reward" / "deepspeed").is_dir()  # the critic's partitions, every rank's
     out = run(world_dir, tmp_path / "run", **TWO_ZERO3, **{"trainer.resume": "auto"})
     assert_same_ppo_curve(one_worker, out)
     assert max_weight_diff(one_worker, out) <= 1e-4

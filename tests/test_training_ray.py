@@ -76,6 +76,7 @@ def test_reference_cache_is_reused_and_keyed_by_data(world_dir, tmp_path, ray_cl
     assert len(list(cache.iterdir())) == len(first) + 1  # new data, new entry (buffer unchanged)
 
 
+@pytest.mark.slow  # three runs
 def test_resume_after_exit_matches_an_uninterrupted_run(world_dir, tmp_path, ray_cluster):
     steps = {"trainer.max_steps": 6, "trainer.save_every": 0}
     straight = train(config(world_dir, tmp_path / "a", **steps))

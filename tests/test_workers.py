@@ -8,9 +8,10 @@ from bfpo_ray.config import AlgorithmConfig, ModelConfig, OptimConfig
 from bfpo_ray.data.records import PairRecord
 from bfpo_ray.data.tokenize import ChatEncoder, collate_pairs
 from bfpo_ray.rollout.types import Sampling
-from bfpo_ray.workers.policy import NonFiniteLossError, PolicySpec, PolicyWorker, lr_multiplier
+from bfpo_ray.workers.policy import PolicySpec, PolicyWorker
 from bfpo_ray.workers.reference import ReferenceWorker
 from bfpo_ray.workers.rollout import RolloutWorker
+from bfpo_ray.workers.trainable import NonFiniteLossError, lr_multiplier
 
 
 def spec(world_dir, **kw):

@@ -38,7 +38,8 @@ from bfpo_ray.reference_cache import attach_reference, cached_reference_logps
 from bfpo_ray.run_log import RunLog
 from bfpo_ray.usage import Usage, actor_cpu_seconds
 from bfpo_ray.workers.modeling import load_tokenizer
-from bfpo_ray.workers.policy import NonFiniteLossError, PolicySpec
+from bfpo_ray.workers.policy import PolicySpec
+from bfpo_ray.workers.trainable import NonFiniteLossError
 
 log = logging.getLogger(__name__)
 

@@ -25,6 +25,7 @@ import time
 from collections import defaultdict
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import ray
 import torch
@@ -45,7 +46,7 @@ from bfpo_ray.rollout.types import Generation, Sampling
 from bfpo_ray.run_log import RunLog
 from bfpo_ray.usage import Usage
 from bfpo_ray.workers.modeling import load_tokenizer
-from bfpo_ray.workers.policy import merge_metrics
+from bfpo_ray.workers.trainable import merge_metrics
 
 log = logging.getLogger(__name__)
 Batch = dict[str, torch.Tensor]
@@ -156,13 +157,19 @@ def score(actors: Actors, batch: Batch, prompt_texts: list[str], texts: list[str
     critic's values, concurrently."""
     pending = {"scores": actors.reward.score.remote(batch, prompt_texts, texts),
                "ref": actors.reference.token_logps.remote(batch, temperature),
-               **{f"values_{k}": c.values.remote(batch) for k, c in actors.critics.items()}}
-    old = actors.policy.submit_token_logps(batch)
-    values = ray.get(list(pending.values()) + old)
-    got = dict(zip(pending, values[:len(pending)], strict=True))
+               "old": actors.policy.submit_token_logps(batch),
+               **{f"values_{k}": c.submit_values(batch) for k, c in actors.critics.items()}}
+    got = gather_refs(pending)
     return ScoredRollouts(mask=batch["completion_mask"][:, 1:].float(), reward=got["scores"]["reward"],
-                          cost=got["scores"]["cost"], old_logps=torch.cat(values[len(pending):]), ref_logps=got["ref"],
-                          values={k: got[f"values_{k}"] for k in actors.critics})
+                          cost=got["scores"]["cost"], old_logps=torch.cat(got["old"]), ref_logps=got["ref"],
+                          values={k: torch.cat(got[f"values_{k}"]) for k in actors.critics})
+
+
+def gather_refs(pending: dict[str, Any]) -> dict[str, Any]:
+    """``ray.get`` a dict of refs and lists of refs (one per rank) at once; the values under the same keys."""
+    flat = [ref for v in pending.values() for ref in (v if isinstance(v, list) else [v])]
+    values = iter(ray.get(flat))
+    return {k: [next(values) for _ in v] if isinstance(v, list) else next(values) for k, v in pending.items()}
 
 
 def ppo_update(cfg: RunConfig, actors: Actors, batch: Batch, scored: ScoredRollouts, targets: PPOTargets,
@@ -183,16 +190,16 @@ def ppo_update(cfg: RunConfig, actors: Actors, batch: Batch, scored: ScoredRollo
         for begin in range(0, n, a.mini_batch_size):
             rows = order[begin : begin + a.mini_batch_size]
             weights = loss_weights(scored.mask[rows], a.loss_aggregation)
-            futures = [actors.critics[k].train_step.remote({**take_rows(b, rows), "loss_weights": weights})
-                       for k, b in critic_batches.items()]
+            futures = {k: actors.critics[k].submit_train_step({**take_rows(b, rows), "loss_weights": weights})
+                       for k, b in critic_batches.items()}
             if train_policy:  # every rank steps on its shard of the mini-batch
-                futures += actors.policy.submit_train_step({"ppo": {**take_rows(policy_batch, rows),
-                                                                    "loss_weights": weights}})
-            results = ray.get(futures)
-            for name, res in zip(critic_batches, results[:len(critic_batches)], strict=True):
-                sums[f"value_loss_{name}"] += res["loss"]
+                futures["policy"] = actors.policy.submit_train_step({"ppo": {**take_rows(policy_batch, rows),
+                                                                             "loss_weights": weights}})
+            results = {k: merge_metrics(per_rank) for k, per_rank in gather_refs(futures).items()}
+            for name in critic_batches:
+                sums[f"value_loss_{name}"] += results[name]["loss"]
             if train_policy:
-                policy = merge_metrics(results[len(critic_batches):])
+                policy = results["policy"]
                 for key in ("loss_ppo", "entropy_ppo", "clipfrac_ppo", "approx_kl_ppo", "grad_norm", "lr"):
                     sums[key.removesuffix("_ppo").replace("loss", "policy_loss")] += policy[key]
             count += 1

@@ -11,9 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import ray
-
-from actors.critic import spawn_scalar
+from actors.critic import CriticGroup, spawn_critic
 from actors.group import Placements
 from actors.ppo import PPOPolicyGroup, spawn_ppo_policy, spawn_ppo_reference, spawn_rollout_engines
 from actors.reward import spawn_reward
@@ -32,14 +30,14 @@ class Actors:
     reference: Any
     engines: list
     reward: Any
-    critics: dict[str, Any]  # "reward" (always) and "cost" (lagrangian)
+    critics: dict[str, CriticGroup]  # "reward" (always) and "cost" (lagrangian), critic.num_workers ranks each
     baseline: Any | None  # bilinear: a rollout engine that keeps the reference weights
-    placements: Placements  # the policy group's placement group (more than one worker)
+    placements: Placements  # the policy's and each critic's placement group (more than one worker)
 
     def handles(self) -> list:
         """Every actor of the run (None skipped)."""
-        found = [*self.policy.actors, self.reference, *self.engines, self.reward, *self.critics.values(),
-                 self.baseline]
+        found = [*self.policy.actors, self.reference, *self.engines, self.reward,
+                 *(rank for critic in self.critics.values() for rank in critic.actors), self.baseline]
         return [a for a in found if a is not None]
 
 
@@ -60,19 +58,24 @@ def spawn_actors(cfg: RunConfig, updates: int) -> Actors:
     policy_spec = PolicySpec(model=cfg.model, optim=cfg.optim, algorithm=a, total_steps=updates,
                              micro_batch_size=t.micro_batch_size, seed=t.seed, torch_threads=cfg.policy.torch_threads,
                              strategy=cfg.strategy, sampling_temperature=cfg.rollout.temperature)
-    placements = Placements({"policy": cfg.policy}, cfg.ray.placement_strategy)
-    policy = spawn_ppo_policy(policy_spec, cfg.policy,
-                              placements.get("policy") if cfg.policy.num_workers > 1 else None)
+    names = ["reward", "cost"] if a.reward == "lagrangian" else ["reward"]
+    roles = {"policy": cfg.policy, **{f"critic_{name}": cfg.critic for name in names}}
+    placements = Placements(roles, cfg.ray.placement_strategy)
+
+    def placed(role: str):
+        return placements.get(role) if roles[role].num_workers > 1 else None
+
+    policy = spawn_ppo_policy(policy_spec, cfg.policy, placed("policy"))
     reference = spawn_ppo_reference(cfg.model, cfg.reference)
     engines = spawn_rollout_engines(cfg.model, cfg.rollout, t.seed)
     reward = spawn_reward(cfg.reward, cfg.model)
-    names = ["reward", "cost"] if a.reward == "lagrangian" else ["reward"]
-    critics = {name: spawn_scalar(critic_spec(cfg, name, updates), cfg.critic) for name in names}
+    critics = {name: spawn_critic(critic_spec(cfg, name, updates), cfg.critic, placed(f"critic_{name}"))
+               for name in names}
     baseline = spawn_rollout_engines(cfg.model, replace(cfg.rollout, num_workers=1), t.seed)[0] \
         if a.reward == "bilinear" else None
     actors = Actors(policy, reference, engines, reward, critics, baseline, placements)
     log.info("ppo actors: policy %s, critics %s", policy.describe(),
-             ray.get([c.describe.remote() for c in critics.values()]))
+             [c.describe() for c in critics.values()])
     return actors
 
 
@@ -89,7 +92,8 @@ def critic_spec(cfg: RunConfig, name: str, updates: int) -> ScalarSpec:
     return ScalarSpec(kind="critic", model=model, optim=cfg.optim, total_steps=updates,
                       micro_batch_size=cfg.trainer.micro_batch_size, seed=cfg.trainer.seed + 1,
                       lr=cfg.algorithm.critic_lr, value_clip_range=cfg.algorithm.value_clip_range,
-                      torch_threads=cfg.critic.torch_threads, zero_head=cfg.critic.path is None and not from_scorer)
+                      torch_threads=cfg.critic.torch_threads, zero_head=cfg.critic.path is None and not from_scorer,
+                      strategy=cfg.strategy)
 
 
 def count_tokens(usage: Usage, metrics: dict[str, float], cfg: RunConfig, n_critics: int) -> None:
@@ -109,7 +113,7 @@ def record_usage(usage: Usage, cfg: RunConfig, actors: Actors, wall_seconds: flo
     roles = [("policy", rank, cfg.policy) for rank in actors.policy.actors]
     roles += [("reference", actors.reference, cfg.reference), ("reward", actors.reward, cfg.reward)]
     roles += [("rollout", e, cfg.rollout) for e in actors.engines]
-    roles += [("critic", c, cfg.critic) for c in actors.critics.values()]
+    roles += [("critic", rank, cfg.critic) for c in actors.critics.values() for rank in c.actors]
     if actors.baseline is not None:
         roles.append(("rollout", actors.baseline, cfg.rollout))
     for name, actor, role in roles:

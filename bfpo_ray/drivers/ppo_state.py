@@ -34,8 +34,8 @@ def save_checkpoint(cfg: RunConfig, actors: Actors, step: int, lagrangian: Lagra
     state = trainer_state(cfg, step, lagrangian, cache)
     with atomic_directory(final) as tmp:
         calls = actors.policy.submit("save_checkpoint", str(tmp / "policy"), {"step": step}, 1)
-        calls += [c.save_checkpoint.remote(str(tmp / f"critic_{k}"), {"step": step})
-                  for k, c in actors.critics.items()]
+        calls += [ref for k, c in actors.critics.items()
+                  for ref in c.submit("save_checkpoint", str(tmp / f"critic_{k}"), {"step": step})]
         ray.get(calls)
         save_state(state, tmp, "trainer_state")
     prune_checkpoints(checkpoints_dir(cfg), cfg.trainer.keep_last)
@@ -54,7 +54,7 @@ def restore(cfg: RunConfig, actors: Actors, lagrangian: Lagrangian, cache: Basel
     if saved != expected:
         raise TrainingStopped(f"trainer.resume: {path} was written with {saved}, this run has {expected}")
     calls = actors.policy.submit("load_checkpoint", str(path / "policy"))
-    calls += [c.load_checkpoint.remote(str(path / f"critic_{k}")) for k, c in actors.critics.items()]
+    calls += [ref for k, c in actors.critics.items() for ref in c.submit("load_checkpoint", str(path / f"critic_{k}"))]
     ray.get(calls)
     lagrangian.load_state_dict(state["lagrangian"])
     cache.update({int(i): [float(x) for x in v] for i, v in state["baseline_rewards"]})

@@ -8,35 +8,25 @@ pooling is done here from the attention mask, not by transformers' pad-token sea
 tokenizer whose pad token equals its EOS token scores the EOS position correctly.
 
 :class:`ScalarModelWorker` trains one such model: ``kind`` ``reward`` (Bradley-Terry),
-``cost`` (Safe-RLHF) or ``critic`` (clipped value loss). A plain class, hosted in Ray by
-:mod:`actors.critic` and :mod:`actors.reward`.
+``cost`` (Safe-RLHF) or ``critic`` (clipped value loss), alone or as one rank of a data-parallel group
+(torch or DeepSpeed strategy, as the policy: :class:`~bfpo_ray.workers.trainable.TrainableWorker`).
+A plain class, hosted in Ray by :mod:`actors.critic` and :mod:`actors.reward`.
 """
 
 from __future__ import annotations
 
-import math
-import time
-from collections import defaultdict
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from transformers import AutoModelForSequenceClassification, PreTrainedModel
 
 from bfpo_ray import losses
-from bfpo_ray.checkpoint import atomic_directory, load_state, publish_files, rng_state, save_state, set_rng_state
-from bfpo_ray.config import ModelConfig, OptimConfig
+from bfpo_ray.config import ModelConfig, OptimConfig, StrategyConfig
 from bfpo_ray.rl.rewards import last_token_index
-from bfpo_ray.workers.batching import batch_size, in_row_chunks, micro_batches
-from bfpo_ray.workers.modeling import (
-    DTYPES,
-    apply_trainable_patterns,
-    load_tokenizer,
-    load_weights_from,
-    set_torch_threads,
-)
-from bfpo_ray.workers.policy import NonFiniteLossError, lr_multiplier
+from bfpo_ray.workers.batching import in_row_chunks
+from bfpo_ray.workers.modeling import DTYPES, load_tokenizer, set_torch_threads
+from bfpo_ray.workers.trainable import TrainableWorker
 
 Tensor = torch.Tensor
 KINDS = ("reward", "cost", "critic")
@@ -101,9 +91,10 @@ class ScalarSpec:
     value_clip_range: float = 0.2
     torch_threads: int = 0
     zero_head: bool = False  # critic from a causal LM: start the value head at 0 (V = 0 everywhere)
+    strategy: StrategyConfig = field(default_factory=StrategyConfig)
 
 
-class ScalarModelWorker:
+class ScalarModelWorker(TrainableWorker):
     """Holds a scalar-head model and its optimizer; trains it and scores batches."""
 
     def __init__(self, spec: ScalarSpec) -> None:
@@ -120,26 +111,13 @@ class ScalarModelWorker:
             with torch.no_grad():
                 for param in _head(self.model).parameters():
                     param.zero_()
-        self.trainable, self.total = apply_trainable_patterns(self.model, spec.model.trainable_patterns)
-        o = spec.optim
-        self.optimizer = torch.optim.AdamW(
-            [p for p in self.model.parameters() if p.requires_grad], lr=spec.lr or o.lr,
-            betas=(o.adam_beta1, o.adam_beta2), weight_decay=o.weight_decay,
-        )
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda s: lr_multiplier(s, spec.total_steps, o.warmup_ratio, o.scheduler)
-        )
+        self.init_training(spec.optim, spec.lr or spec.optim.lr, spec.total_steps, spec.strategy,
+                           spec.model.trainable_patterns)
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.spec.kind, "trainable_parameters": self.trainable, "total_parameters": self.total,
-                "torch_threads": self.threads}
-
-    @property
-    def step(self) -> int:
-        return int(self.scheduler.last_epoch)
-
-    def _to(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        return {k: v.to(self.device) for k, v in batch.items()}
+                "torch_threads": self.threads, "rank": self.rank, "world_size": self.world_size,
+                "strategy": self.spec.strategy.name}
 
     def _ids(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
         return batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device)
@@ -191,62 +169,6 @@ class ScalarModelWorker:
         return loss, stats
 
     def train_step(self, batch: dict[str, Tensor]) -> dict[str, float]:
-        """One optimizer step on the batch's mean loss (micro-batched)."""
-        start = time.perf_counter()
-        self.model.train()
-        self.optimizer.zero_grad(set_to_none=True)
-        size = batch_size(batch)
-        sums: dict[str, float] = defaultdict(float)
-        for micro in micro_batches(batch, self.spec.micro_batch_size):
-            loss_vec, stats = self._objective(self._to(micro))
-            loss = loss_vec.sum() / size
-            if not torch.isfinite(loss):
-                raise NonFiniteLossError(f"{self.spec.kind} loss is {loss.item()} at step {self.step + 1}")
-            loss.backward()
-            sums["loss"] += loss.item()
-            for key, value in stats.items():
-                sums[key] += value.sum().item() / size
-        params = [p for p in self.model.parameters() if p.grad is not None]
-        max_norm = self.spec.optim.max_grad_norm if self.spec.optim.max_grad_norm > 0 else float("inf")
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
-        if not math.isfinite(grad_norm):
-            raise NonFiniteLossError(f"{self.spec.kind} gradient norm is {grad_norm} at step {self.step + 1}")
-        lr = self.scheduler.get_last_lr()[0]
-        self.optimizer.step()
-        self.scheduler.step()
-        return {**sums, "grad_norm": grad_norm, "lr": lr, "train_seconds": time.perf_counter() - start}
-
-    # -- saving ----------------------------------------------------------------------------
-
-    def _write_hf(self, directory: Path) -> None:
-        self.model.save_pretrained(directory, safe_serialization=True)
-        self.tokenizer.save_pretrained(directory)
-
-    def save_pretrained(self, directory: str) -> str:
-        """HF weights (safetensors, scalar head included) + tokenizer into ``directory``."""
-        target = Path(directory)
-        staging = target / ".publish.tmp"
-        with atomic_directory(staging) as tmp:
-            self._write_hf(tmp)
-        publish_files(staging, target)
-        return str(target)
-
-    def save_checkpoint(self, directory: str, trainer_state: dict[str, Any]) -> str:
-        """Atomically write weights, optimizer, scheduler, RNG and ``trainer_state`` into ``directory``."""
-        final = Path(directory)
-        with atomic_directory(final) as tmp:
-            self._write_hf(tmp)
-            save_state(self.optimizer.state_dict(), tmp, "optimizer")
-            save_state(self.scheduler.state_dict(), tmp, "scheduler")
-            save_state(rng_state(), tmp, "rng")
-            save_state(trainer_state, tmp, "trainer_state")
-        return str(final)
-
-    def load_checkpoint(self, directory: str) -> dict[str, Any]:
-        """Restore weights, optimizer, scheduler and RNG; return the saved trainer state."""
-        path = Path(directory)
-        load_weights_from(self.model, path)
-        self.optimizer.load_state_dict(load_state(path, "optimizer"))
-        self.scheduler.load_state_dict(load_state(path, "scheduler"))
-        set_rng_state(load_state(path, "rng"))
-        return load_state(path, "trainer_state")
+        """One optimizer step on the batch's mean loss (micro-batched); in a group, on this rank's shard with
+        the mean taken over the whole batch."""
+        return self.optimizer_step({self.spec.kind: batch}, self.spec.micro_batch_size, name_metrics=False)
