@@ -19,6 +19,7 @@ class CriticGroup(TrainingGroup):
     row shards of the rollout batch."""
 
     actor_class = ScalarModelActor
+    role = "critic"
 
     def submit_values(self, batch: dict) -> list:
         """Values [rows, seq - 1] of the batch's rows, as refs in row order."""

@@ -106,6 +106,7 @@ class TrainingGroup:
     torch.distributed group. Collective calls (ZeRO-3 gathers weights in every forward) reach every rank."""
 
     actor_class: Any = None
+    role = "training"  # for the log
 
     def __init__(self, spec: Any, role: RoleConfig, pg: PlacementGroup | None) -> None:
         self.actors = spawn_ranks(self.actor_class, role, pg, (spec,))
@@ -118,7 +119,7 @@ class TrainingGroup:
         found = ray.get([a.rendezvous.remote() for a in self.actors])
         node0, ip0, port0 = found[0]
         addr = "127.0.0.1" if all(node == node0 for node, _, _ in found) else ip0
-        log.info("%s group: %d ranks on %d node(s), rendezvous %s:%d", self.actor_class.__name__, self.world_size,
+        log.info("%s group: %d ranks on %d node(s), rendezvous %s:%d", self.role, self.world_size,
                  len({node for node, _, _ in found}), addr, port0)
         ray.get([a.init_distributed.remote(addr, port0, rank, self.world_size) for rank, a in enumerate(self.actors)])
 
@@ -161,6 +162,7 @@ class PolicyGroup(TrainingGroup):
     """N PolicyActors training one model data-parallel on (pair-aware) shards of every batch part."""
 
     actor_class = PolicyActor
+    role = "policy"
 
     def submit_train_step(self, parts: dict[str, Batch]) -> list:
         """Start one optimizer step on every rank (rank r gets shard r of every part); returns refs."""

@@ -24,7 +24,14 @@ CURVE = ("policy_loss", "grad_norm", "entropy", "approx_kl", "score", "kl", "res
 
 
 def run(world_dir, out, **overrides):
-    return train(ppo_config(world_dir, out, reward="linear", **ORACLE, **overrides))
+    """The critic starts from the base model with a random (seeded, the same on every rank) value head, not a zero
+    one, so that its whole backbone, not only the head, gets gradients from the first mini-batch on."""
+    return train(ppo_config(world_dir, out, reward="linear", **ORACLE, **{"critic.path": world_dir / "base"},
+                            **overrides))
+
+
+def critic_after_batch_1(run_dir):
+    return run_dir / "checkpoints" / "step-00000001" / "critic_reward"
 
 
 def assert_same_ppo_curve(a, b):
@@ -46,6 +53,8 @@ def test_two_torch_ranks_follow_one_worker(world_dir, tmp_path, one_worker):
     out = run(world_dir, tmp_path / "run", **TWO_TORCH)
     assert_same_ppo_curve(one_worker, out)
     assert max_weight_diff(one_worker, out) <= 1e-4
+    # the critic group trained like one critic: its first batch moved it ~1e-3, the ranks' sum stays within 1e-5
+    assert max_weight_diff(critic_after_batch_1(one_worker), critic_after_batch_1(out)) <= 1e-5
 
 
 @pytest.mark.slow
@@ -54,6 +63,7 @@ def test_two_zero3_ranks_resume_on_every_rank_and_follow_one_worker(world_dir, t
     step = cut / "checkpoints" / "step-00000001"
     assert (step / "policy" / "deepspeed").is_dir() and not (cut / "model.safetensors").exists()
     assert (step / "critic_reward" / "deepspeed").is_dir()  # the critic's partitions, every rank's
+    assert max_weight_diff(critic_after_batch_1(one_worker), step / "critic_reward") <= 1e-5
     out = run(world_dir, tmp_path / "run", **TWO_ZERO3, **{"trainer.resume": "auto"})
     assert_same_ppo_curve(one_worker, out)
     assert max_weight_diff(one_worker, out) <= 1e-4
