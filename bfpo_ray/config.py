@@ -121,7 +121,7 @@ class RoleConfig:
     num_workers: int = 1
     num_cpus_per_worker: float = 1.0
     num_gpus_per_worker: float = 0.0
-    torch_threads: int = 0  # 0: every core of the machine
+    torch_threads: int = 0  # 0: every core of the machine (ppo: the node's cores divided among the run's actors)
     colocate_with: str = ""  # another role's name: share its placement-group bundles (same num_workers)
 
 

@@ -3,6 +3,7 @@
 import pytest
 
 from bfpo_ray.config import ConfigError, load_config
+from bfpo_ray.drivers.ppo_actors import actor_count, share_cores
 
 
 @pytest.mark.parametrize("name", ["world/rm", "world/cm", "world/ppo_bilinear", "world/ppo_linear",
@@ -40,3 +41,14 @@ def test_policy_and_critic_ranks_must_split_every_mini_batch_evenly(role):
         load_config("configs/world/ppo_lagrangian.yaml", [f"{role}.num_workers=3"])  # mini-batches of 32
     cfg = load_config("configs/world/ppo_lagrangian.yaml", [f"{role}.num_workers=4"])
     assert getattr(cfg, role).num_workers == 4
+
+
+def test_unset_torch_threads_share_the_node_among_the_ppo_actors():
+    cfg = load_config("configs/world/ppo_lagrangian.yaml", ["critic.num_workers=2", "policy.torch_threads=3"])
+    assert actor_count(cfg) == 1 + 1 + 1 + 1 + 2 * 2  # policy, reference, engine, reward, two critics of two ranks
+    on_64 = share_cores(cfg, node_cpus=64)
+    assert on_64.policy.torch_threads == 3  # set: kept
+    assert {getattr(on_64, r).torch_threads for r in ("reference", "rollout", "reward", "critic")} == {64 // 8}
+    assert share_cores(cfg, node_cpus=2).critic.torch_threads == 1  # never below one
+    bilinear = load_config("configs/world/ppo_bilinear.yaml")
+    assert actor_count(bilinear) == 6  # one critic and the baseline engine
