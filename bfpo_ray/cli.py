@@ -17,8 +17,8 @@ configs:    configs/demo/*.yaml (SFT and the offline methods on the safety world
   (rm, cm, ppo on the safety world), configs/cluster/*.yaml (real data sets, GPUs)
 keys:       every key with its default and meaning is in bfpo_ray/config.py (one dataclass per section);
   README.md explains them by topic. Override any key on the command line: trainer.max_steps=100"""
-COMPARE_WHERE = """configs:    configs/demo/compare.yaml (the demo), configs/world/compare_full.yaml (3 seeds,
-  compute curves)
+COMPARE_WHERE = """configs:    configs/demo/compare.yaml (the demo), configs/demo/compare_all.yaml (the demo and the
+  offline baselines), configs/world/compare_full.yaml (3 seeds, compute curves)
 keys:       every key with its default and meaning is in bfpo_ray/compare/config.py; README.md, "Comparing
   methods". Override any key on the command line: seeds=[1,2]"""
 

@@ -1,10 +1,11 @@
 """``bfpo-ray demo``: the safety/helpfulness trade-off on a laptop.
 
     build the safety world -> SFT a tiny Llama (helpful, mostly unsafe) -> reward + cost models
-    -> DPO (helpful / safety / mix), IPO, BFPO, PPO (bilinear, Lagrangian) on Ray actors
+    -> BFPO, PPO (bilinear, Lagrangian) on Ray actors
     -> every method evaluated on held-out phrasings -> table + report
 
-This is ``bfpo-ray compare --config configs/demo/compare.yaml`` with a printed summary.
+This is ``bfpo-ray compare --config configs/demo/compare.yaml`` with a printed summary; the offline
+baselines (DPO helpful/safety/mix, IPO) are added by ``configs/demo/compare_all.yaml``.
 Finished stages with an unchanged config are reused, so a second run only re-evaluates.
 """
 

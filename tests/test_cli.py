@@ -74,6 +74,6 @@ def test_help_names_every_algorithm_the_config_dirs_and_where_keys_live(command,
 
 def test_compare_help_names_its_configs_and_where_its_keys_live(capsys):
     text = help_text(["compare"], capsys)
-    for config in ("configs/demo/compare.yaml", "configs/world/compare_full.yaml"):
+    for config in ("configs/demo/compare.yaml", "configs/demo/compare_all.yaml", "configs/world/compare_full.yaml"):
         assert config in text and Path(config).is_file()
     assert "bfpo_ray/compare/config.py" in text and "side by side" in text

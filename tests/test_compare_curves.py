@@ -190,3 +190,18 @@ def test_compare_full_loads_and_every_run_config_validates():
             run = method_run_config(method, cfg, out, seed)
             assert run.trainer.seed == seed and run.trainer.save_points == cfg.eval_points - 1
             assert run.trainer.output_dir.endswith(f"seed-{seed}")
+
+
+def test_the_demo_is_a_subset_of_compare_all_and_shares_its_runs():
+    from bfpo_ray.compare.runner import method_run_config
+
+    demo, every = (load_compare_config(f"configs/demo/{n}.yaml") for n in ("compare", "compare_all"))
+    assert demo.output_dir == every.output_dir and demo.stages == every.stages
+    by_name = {m.name: m for m in every.methods}
+    assert {m.name for m in demo.methods} < set(by_name)
+    assert {"DPO (helpful only)", "DPO (safety only)", "DPO (naive mix)", "IPO"} <= set(by_name)
+    out = Path(demo.output_dir)
+    for method in demo.methods:  # the same run config: compare_all reuses the demo's finished runs
+        assert method == by_name[method.name]
+        if method.config:
+            assert method_run_config(method, demo, out, None) == method_run_config(method, every, out, None)
