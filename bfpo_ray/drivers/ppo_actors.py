@@ -69,7 +69,7 @@ def share_cores(cfg: RunConfig, node_cpus: int) -> RunConfig:
     """``torch_threads: 0`` of every PPO role resolved to the node's cores divided among the run's actors (at least
     one each): PPO's actors compute at the same time (scoring: reward, reference, policy and critics at once;
     training: policy and critics), so every core to every actor oversubscribes the node. Measured on 2 cores,
-    PPO-Lagrangian's 7 actors: scoring 3.5 -> 1.2 s and training 9.6 -> 2.8 s per rollout batch with one
+    PPO-Lagrangian's 6 actors: scoring 3.5 -> 1.2 s and training 9.6 -> 2.8 s per rollout batch with one
     thread each instead of two."""
     threads = max(1, node_cpus // actor_count(cfg))
     return replace(cfg, **{role: replace(getattr(cfg, role), torch_threads=getattr(cfg, role).torch_threads or threads)
