@@ -102,6 +102,11 @@ def _role(role: RoleConfig) -> Bundle:
     return bundle_of([role])
 
 
+def ppo_critic_names(cfg: RunConfig) -> list[str]:
+    """PPO's value heads: ``reward`` always, ``cost`` for lagrangian."""
+    return ["reward", "cost"] if cfg.algorithm.reward == "lagrangian" else ["reward"]
+
+
 def requests_of(cfg: RunConfig) -> list[Request]:
     """What the driver of ``cfg.algorithm.name`` asks Ray for."""
     name = cfg.algorithm.name
@@ -113,8 +118,7 @@ def requests_of(cfg: RunConfig) -> list[Request]:
                Request("reference", [_role(cfg.reference)]),
                Request("rollout", [_role(r)] * r.num_workers), Request("reward", [_role(cfg.reward)]),
                *[Request(f"critic ({name})", [_role(cfg.critic)] * cfg.critic.num_workers,
-                         strategy=cfg.ray.placement_strategy)
-                 for name in (["reward", "cost"] if a.reward == "lagrangian" else ["reward"])]]
+                         strategy=cfg.ray.placement_strategy) for name in ppo_critic_names(cfg)]]
         if a.reward == "bilinear":
             out.append(Request("baseline engine", [_role(r)]))
         return out

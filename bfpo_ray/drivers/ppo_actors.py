@@ -17,6 +17,7 @@ from actors.critic import CriticGroup, spawn_critic
 from actors.group import Placements
 from actors.ppo import PPOPolicyGroup, spawn_ppo_policy, spawn_ppo_reference, spawn_rollout_engines
 from actors.reward import spawn_reward
+from bfpo_ray.cluster_plan import ppo_critic_names, requests_of
 from bfpo_ray.config import ConfigError, ModelConfig, RunConfig
 from bfpo_ray.usage import Usage, actor_cpu_seconds
 from bfpo_ray.workers.modeling import load_tokenizer
@@ -59,10 +60,9 @@ PPO_ROLES = ("policy", "reference", "rollout", "reward", "critic")
 
 
 def actor_count(cfg: RunConfig) -> int:
-    """How many actors a PPO run keeps alive: policy and critic ranks, reference, engines, reward, baseline."""
-    critics = 2 if cfg.algorithm.reward == "lagrangian" else 1
-    return (cfg.policy.num_workers + 1 + cfg.rollout.num_workers + 1 + critics * cfg.critic.num_workers
-            + (1 if cfg.algorithm.reward == "bilinear" else 0))
+    """How many actors a PPO run keeps alive: one per bundle of its plan (policy and critic ranks, reference,
+    engines, reward, baseline engine)."""
+    return sum(len(request.bundles) for request in requests_of(cfg))
 
 
 def share_cores(cfg: RunConfig, node_cpus: int) -> RunConfig:
@@ -87,7 +87,7 @@ def spawn_actors(cfg: RunConfig, updates: int) -> Actors:
     policy_spec = PolicySpec(model=cfg.model, optim=cfg.optim, algorithm=a, total_steps=updates,
                              micro_batch_size=t.micro_batch_size, seed=t.seed, torch_threads=cfg.policy.torch_threads,
                              strategy=cfg.strategy, sampling_temperature=cfg.rollout.temperature)
-    names = ["reward", "cost"] if a.reward == "lagrangian" else ["reward"]
+    names = ppo_critic_names(cfg)
     roles = {"policy": cfg.policy, **{f"critic_{name}": cfg.critic for name in names}}
     placements = Placements(roles, cfg.ray.placement_strategy)
 
