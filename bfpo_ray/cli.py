@@ -6,7 +6,7 @@ import argparse
 import errno
 import sys
 
-from bfpo_ray.config import ConfigError, load_config
+from bfpo_ray.config import WORLD_VERSIONS, ConfigError, load_config
 from bfpo_ray.data.errors import DataError
 from bfpo_ray.drivers.setup import TrainingStopped
 from bfpo_ray.logs import setup_logging
@@ -45,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     world = sub.add_parser("world", help="build the built-in safety world (data, tokenizer, tiny model)")
     world.add_argument("--out", default="runs/world")
     world.add_argument("--seed", type=int, default=0)
+    world.add_argument("--version", default=None, choices=WORLD_VERSIONS,
+                       help="default: the newest (3); 2 reproduces older results")
     plan = sub.add_parser("plan", help="print each role's bundles, GPUs and nodes; exit 1 if the run cannot be placed")
     plan.add_argument("--config", required=True, help="run or compare YAML")
     plan.add_argument("--nodes", type=int, help="cluster shape (default: the running cluster's)")
@@ -79,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "world":
             from bfpo_ray.world import build_world_base_model
 
-            print(build_world_base_model(args.out, seed=args.seed))
+            version = {"version": args.version} if args.version else {}
+            print(build_world_base_model(args.out, seed=args.seed, **version))
         elif args.command == "plan":
             from bfpo_ray.plan_cli import run_plan
 

@@ -20,6 +20,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 ALGORITHMS = ("sft", "bfpo", "dpo", "ipo", "rm", "cm", "ppo")
 PPO_REWARDS = ("bilinear", "linear", "lagrangian")
+WORLD_VERSIONS = ("2", "3")  # the safety world's versions; the last is the default
 SCHEMAS = ("pku_saferlhf", "ultrafeedback", "pair", "sft")
 
 
@@ -207,6 +208,7 @@ class WorldConfig:
 
     dir: str = "runs/world"
     seed: int = 0
+    version: str = WORLD_VERSIONS[-1]  # "2": the earlier world (fixed phrasings, one held-out set) for older results
     build: bool = True
 
 

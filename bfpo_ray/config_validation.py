@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import fields
 
-from bfpo_ray.config import ALGORITHMS, PPO_REWARDS, SCHEMAS, ConfigError, RoleConfig, RunConfig
+from bfpo_ray.config import ALGORITHMS, PPO_REWARDS, SCHEMAS, WORLD_VERSIONS, ConfigError, RoleConfig, RunConfig
 
 
 def _require(ok: bool, key: str, message: str) -> None:
@@ -22,6 +22,8 @@ def validate_eval(cfg: RunConfig) -> None:
     _require(e.judge in ("world", "keyword") or bool(e.judge_path), "eval.judge_path",
              f"eval.judge={e.judge} needs eval.judge_path (a classifier or cost-model directory)")
     _require(e.max_new_tokens >= 1 and e.batch_size >= 1, "eval.max_new_tokens", "and eval.batch_size must be >= 1")
+    _require(str(cfg.world.version) in WORLD_VERSIONS, "world.version",
+             f"must be one of {', '.join(WORLD_VERSIONS)}, got '{cfg.world.version}'")
 
 
 def validate(cfg: RunConfig) -> None:

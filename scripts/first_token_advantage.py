@@ -25,8 +25,8 @@ from bfpo_ray.workers.ppo_policy import PPOReferenceWorker
 from bfpo_ray.workers.reward import RewardWorker
 from bfpo_ray.workers.rollout import RolloutWorker
 from bfpo_ray.workers.scalar_model import ScalarModelWorker, ScalarSpec
-from bfpo_ray.world.catalog import HARMFUL_TOPICS
 from bfpo_ray.world.judge import find_topic, judge
+from bfpo_ray.world.topics import is_harmful_topic
 
 DEMO = Path("runs/demo")
 PER_PROMPT = 4
@@ -35,7 +35,7 @@ PER_PROMPT = 4
 def harmful_prompts(limit: int = 48) -> list[str]:
     with open("runs/world/pku_pairs.jsonl") as f:
         prompts = {json.loads(line)["prompt"] for line in f}
-    return sorted(p for p in prompts if find_topic(p) in HARMFUL_TOPICS)[:limit]
+    return sorted(p for p in prompts if is_harmful_topic(find_topic(p) or ""))[:limit]
 
 
 def critic_values(path: Path, batch: dict, zero_head: bool) -> torch.Tensor:

@@ -1,5 +1,6 @@
-"""The safety world's built files: determinism, schemas, and agreement with the judge."""
+"""The safety world's built files (v2 and v3): determinism, schemas, and agreement with the judge."""
 
+import hashlib
 import json
 from collections import Counter
 
@@ -21,9 +22,22 @@ TRAIN_PROMPTS = {render_prompt(p, t) for p in TRAIN_PHRASINGS for t in all_topic
 EVAL_PROMPTS = {render_prompt(p, t) for p in EVAL_PHRASINGS for t in all_topics()}
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    paths = build_world(tmp_path_factory.mktemp("world"), seed=0)
+# sha256 of world v2's files at seed 0, as built before v3 existed: v2 results stay reproducible
+V2_SHA256 = {
+    "buffer_ultrafeedback": "03343858c95ebefb33a7070db9b107d62caa3c8d481f89d13a98d654f6482739",
+    "eval_prompts": "e7d457c7c5f072f7b873be37ee84c3849f1c476bf5026f370348fd5f89460d51",
+    "help_only_pairs": "82db6a150aaca8ef29e33a63a8d1823fe4f4306ff6e9c7d932b50cd77da1fd77",
+    "mixed_pairs": "55f5b5b594cef26e9463513ec8e3ecd3a1bb166e42527f2869183b91f75c6197",
+    "pku_pairs": "6e6caafa708fc3a3489e5a0aa12ee6110539e760e2699a928ff8009b7b925dd0",
+    "safety_only_pairs": "93770e74fc4634a523e2ba3180d8781b400b185efe5d5fa70e4a4217943f3142",
+    "sft": "d5c611467d035f6d05fa62273ef9941ffe8ac5a0bdf3dc3f5b0392589e51decd",
+    "manifest": "668dfd3d6e46e2cc1fe7f32877283fb5c5e74b0d3c738d92408c595478ac7076",
+}
+
+
+@pytest.fixture(scope="module", params=["2", "3"])
+def world(request, tmp_path_factory):
+    paths = build_world(tmp_path_factory.mktemp(f"world_v{request.param}"), seed=0, version=request.param)
     return paths, {name: read_jsonl(paths[name]) for name in NAMES}
 
 
@@ -31,7 +45,7 @@ def test_paths_manifest_and_sizes(world):
     paths, data = world
     assert set(paths) == {*NAMES, "manifest"}
     manifest = json.loads(paths["manifest"].read_text())
-    assert manifest["seed"] == 0 and manifest["version"]
+    assert manifest["seed"] == 0 and manifest["version"] in ("2", "3")
     for name in NAMES:
         assert manifest["counts"][name] == len(data[name])
         assert 100 <= len(data[name]) <= 2000, name
@@ -39,15 +53,27 @@ def test_paths_manifest_and_sizes(world):
 
 def test_same_seed_same_bytes_other_seed_differs(world, tmp_path):
     paths, _ = world
-    again = build_world(tmp_path / "again", seed=0)
-    other = build_world(tmp_path / "other", seed=1)
+    version = json.loads(paths["manifest"].read_text())["version"]
+    again = build_world(tmp_path / "again", seed=0, version=version)
+    other = build_world(tmp_path / "other", seed=1, version=version)
     for name in NAMES:
         assert again[name].read_bytes() == paths[name].read_bytes(), name
     assert other["pku_pairs"].read_bytes() != paths["pku_pairs"].read_bytes()
 
 
-def test_train_files_use_train_phrasings_and_eval_uses_held_out(world):
-    _, data = world
+def test_v2_is_built_byte_for_byte_as_before(tmp_path):
+    paths = build_world(tmp_path, seed=0, version="2")
+    assert {name: hashlib.sha256(p.read_bytes()).hexdigest() for name, p in paths.items()} == V2_SHA256
+
+
+def test_an_unknown_version_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="world.version must be one of 2, 3, got '9'"):
+        build_world(tmp_path, version="9")
+
+
+def test_v2_train_files_use_train_phrasings_and_eval_uses_held_out(tmp_path):
+    paths = build_world(tmp_path, seed=0, version="2")
+    data = {name: read_jsonl(paths[name]) for name in NAMES}
     for name in NAMES[:-1]:
         assert {r["prompt"] for r in data[name]} <= TRAIN_PROMPTS, name
     assert {r["prompt"] for r in data["eval_prompts"]} == EVAL_PROMPTS

@@ -57,15 +57,13 @@ def _uses_world(cfg: RunConfig) -> bool:
 
 def ensure_world(cfg: RunConfig) -> None:
     """Build the safety world into ``world.dir`` when the config uses it and it is not there yet."""
-    from bfpo_ray.world.build import WORLD_VERSION
-
-    world_dir = Path(cfg.world.dir)
-    if not cfg.world.build or not _uses_world(cfg) or _world_current(world_dir, cfg.world.seed, WORLD_VERSION):
+    world_dir, version = Path(cfg.world.dir), str(cfg.world.version)
+    if not cfg.world.build or not _uses_world(cfg) or _world_current(world_dir, cfg.world.seed, version):
         return
     from bfpo_ray.world import build_world_base_model
 
-    log.info("building the safety world (version %s) into %s (seed %d)", WORLD_VERSION, world_dir, cfg.world.seed)
-    build_world_base_model(world_dir, seed=cfg.world.seed)
+    log.info("building the safety world (version %s) into %s (seed %d)", version, world_dir, cfg.world.seed)
+    build_world_base_model(world_dir, seed=cfg.world.seed, version=version)
 
 
 def _world_current(world_dir: Path, seed: int, version: str) -> bool:

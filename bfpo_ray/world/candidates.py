@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bfpo_ray.world.catalog import is_harmful_topic
 from bfpo_ray.world.judge import REDIRECT_HELPFULNESS
 from bfpo_ray.world.responses import (
     REFUSALS,
@@ -18,6 +17,7 @@ from bfpo_ray.world.responses import (
     refusal,
     safe_redirect,
 )
+from bfpo_ray.world.topics import is_harmful_topic
 
 
 @dataclass(frozen=True)
@@ -53,5 +53,5 @@ def benign_pool(topic: str) -> list[Candidate]:
 
 
 def pool_for(topic: str) -> list[Candidate]:
-    """The candidate pool of any catalog topic."""
+    """The candidate pool of any known topic."""
     return harmful_pool(topic) if is_harmful_topic(topic) else benign_pool(topic)

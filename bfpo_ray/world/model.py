@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
 
-from bfpo_ray.world.build import build_world
+from bfpo_ray.world.build import WORLD_VERSION, build_world
 from bfpo_ray.world.tokenizer import train_world_tokenizer, world_texts
 
 
@@ -45,15 +45,16 @@ def config_for_tokenizer(tokenizer: PreTrainedTokenizerBase, **overrides: int) -
     )
 
 
-def build_world_base_model(out_dir: str | Path, seed: int = 0) -> Path:
+def build_world_base_model(out_dir: str | Path, seed: int = 0, version: str = WORLD_VERSION) -> Path:
     """Build the world files (into ``out_dir``), train the tokenizer and save a random tiny Llama.
 
     Model (safetensors) and tokenizer go to ``out_dir/base``, loadable with ``AutoModelForCausalLM``
     and ``AutoTokenizer``; that path is returned. Everything is deterministic given ``seed``.
     """
     out = Path(out_dir)
-    paths = build_world(out, seed=seed)
-    tokenizer = train_world_tokenizer(world_texts(paths))
+    paths = build_world(out, seed=seed, version=version)
+    # v3 trains its tokenizer on training files only, so held-out words are pieces the model has seen
+    tokenizer = train_world_tokenizer(world_texts(paths, include_eval=version == "2"))
     config = config_for_tokenizer(tokenizer)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

@@ -1,7 +1,8 @@
 """Preference-pair records of the safety world (PKU-SafeRLHF, UltraFeedback and generic schemas).
 
 Every pair is drawn from a topic's candidate pool (:mod:`bfpo_ray.world.candidates`) under a rule
-that says which (chosen, rejected) combinations are allowed. Only TRAIN phrasings are used.
+that says which (chosen, rejected) combinations are allowed. The builders take (topic, prompt) items,
+harmful and benign, made by the world version from TRAIN phrasings and training topics only.
 
 - PKU-SafeRLHF pairs: better = strictly more helpful. Harmful prompts give one pair for each
   (s_w, s_l) in {(1,1), (1,0), (0,1), (0,0)}; benign prompts give one safe/safe pair.
@@ -18,12 +19,13 @@ that says which (chosen, rejected) combinations are allowed. Only TRAIN phrasing
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 from bfpo_ray.world.candidates import Candidate, pool_for
-from bfpo_ray.world.catalog import BENIGN_TOPICS, HARMFUL_TOPICS, TRAIN_PHRASINGS, render_prompt
+from bfpo_ray.world.catalog import TRAIN_PHRASINGS, render_prompt
 
 Rule = Callable[[Candidate, Candidate], bool]
+Items = Sequence[tuple[str, str]]  # (topic, prompt)
 SAFETY_COMBINATIONS: tuple[tuple[bool, bool], ...] = (
     (True, True),
     (True, False),
@@ -62,7 +64,7 @@ def sample_pairs(topic: str, rule: Rule, k: int, rng: random.Random) -> list[tup
 
 
 def train_prompts(topics: dict[str, object]) -> Iterator[tuple[str, str]]:
-    """(topic, prompt) for every topic in ``topics`` and every train phrasing."""
+    """(topic, prompt) for every topic in ``topics`` and every v2 train phrasing."""
     for topic in topics:
         for phrasing in TRAIN_PHRASINGS:
             yield topic, render_prompt(phrasing, topic)
@@ -98,14 +100,14 @@ def pku(prompt: str, better: Candidate, worse: Candidate, rng: random.Random) ->
     }
 
 
-def pku_records(rng: random.Random) -> list[dict[str, object]]:
+def pku_records(harmful_items: Items, benign_items: Items, rng: random.Random) -> list[dict[str, object]]:
     """PKU-SafeRLHF-style pairs covering all four (s_w, s_l) combinations."""
     records = []
-    for topic, prompt in train_prompts(HARMFUL_TOPICS):
+    for topic, prompt in harmful_items:
         for s_w, s_l in SAFETY_COMBINATIONS:
             [(c, r)] = sample_pairs(topic, combination(s_w, s_l), 1, rng)
             records.append(pku(prompt, c, r, rng))
-    for topic, prompt in train_prompts(BENIGN_TOPICS):
+    for topic, prompt in benign_items:
         [(c, r)] = sample_pairs(topic, combination(True, True), 1, rng)
         records.append(pku(prompt, c, r, rng))
     rng.shuffle(records)
@@ -116,10 +118,10 @@ def _messages(prompt: str, response: str) -> list[dict[str, str]]:
     return [{"role": "user", "content": prompt}, {"role": "assistant", "content": response}]
 
 
-def buffer_records(rng: random.Random, per_prompt: int = 2) -> list[dict[str, object]]:
+def buffer_records(benign_items: Items, rng: random.Random, per_prompt: int = 2) -> list[dict[str, object]]:
     """UltraFeedback-binarized-style helpfulness pairs on benign prompts."""
     records = []
-    for topic, prompt in train_prompts(BENIGN_TOPICS):
+    for topic, prompt in benign_items:
         for c, r in sample_pairs(topic, more_helpful, per_prompt, rng):
             chosen, rejected = _messages(prompt, c.text), _messages(prompt, r.text)
             records.append({"prompt": prompt, "chosen": chosen, "rejected": rejected})
@@ -127,21 +129,23 @@ def buffer_records(rng: random.Random, per_prompt: int = 2) -> list[dict[str, ob
     return records
 
 
-def help_only_records(rng: random.Random, per_prompt: int = 2) -> list[dict[str, object]]:
+def help_only_records(harmful_items: Items, benign_items: Items, rng: random.Random,
+                      per_prompt: int = 2) -> list[dict[str, object]]:
     """Helpfulness-only preferences on every train prompt (safety ignored)."""
     records = []
-    for topics in (HARMFUL_TOPICS, BENIGN_TOPICS):
-        for topic, prompt in train_prompts(topics):
+    for items in (harmful_items, benign_items):
+        for topic, prompt in items:
             records += [generic(prompt, c, r) for c, r in sample_pairs(topic, more_helpful, per_prompt, rng)]
     rng.shuffle(records)
     return records
 
 
-def safety_only_records(rng: random.Random, per_prompt: int = 2) -> list[dict[str, object]]:
+def safety_only_records(harmful_items: Items, benign_items: Items, rng: random.Random,
+                        per_prompt: int = 2) -> list[dict[str, object]]:
     """Safety-only preferences: safe over unsafe on harmful prompts, refusal over answer on benign ones."""
     records = []
-    for topics, rule in ((HARMFUL_TOPICS, safer), (BENIGN_TOPICS, more_cautious)):
-        for topic, prompt in train_prompts(topics):
+    for items, rule in ((harmful_items, safer), (benign_items, more_cautious)):
+        for topic, prompt in items:
             records += [generic(prompt, c, r) for c, r in sample_pairs(topic, rule, per_prompt, rng)]
     rng.shuffle(records)
     return records

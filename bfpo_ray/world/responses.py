@@ -7,7 +7,7 @@ leaky refusal (starts like a refusal, then leaks a harmful placeholder step).
 
 from __future__ import annotations
 
-from bfpo_ray.world.catalog import BENIGN_TOPICS, HARMFUL_TOPICS
+from bfpo_ray.world.topics import ALTERNATIVES, BENIGN_STEPS, next_benign
 
 REFUSALS: tuple[str, ...] = (
     "Sorry, I cannot help with that.",
@@ -29,7 +29,7 @@ def helpful(topic: str, n_correct: int = 3) -> str:
     """
     if not 0 <= n_correct <= 3:
         raise ValueError(f"n_correct must be in 0..3, got {n_correct}")
-    true_steps = BENIGN_TOPICS[topic]
+    true_steps = BENIGN_STEPS[topic]
     steps = [true_steps[i] if i < n_correct else FILLER_STEPS[i] for i in range(3)]
     return f"Sure. {_steps_text(steps)}"
 
@@ -41,7 +41,7 @@ def refusal(variant: int = 0) -> str:
 
 def safe_redirect(topic: str, variant: int = 0) -> str:
     """A refusal followed by the harmful topic's harmless alternative."""
-    return f"{refusal(variant)} {REDIRECT_PREFIX} {HARMFUL_TOPICS[topic]}."
+    return f"{refusal(variant)} {REDIRECT_PREFIX} {ALTERNATIVES[topic]}."
 
 
 def harmful_step(topic: str, part: int) -> str:
@@ -57,9 +57,8 @@ def harmful(topic: str, n_parts: int = 3) -> str:
 
 
 def off_topic(topic: str) -> str:
-    """A full answer to a different benign topic (the next one in catalog order)."""
-    names = list(BENIGN_TOPICS)
-    return helpful(names[(names.index(topic) + 1) % len(names)], 3)
+    """A full answer to a different benign topic (the next one in its world's catalog order)."""
+    return helpful(next_benign(topic), 3)
 
 
 def leaky_refusal(topic: str, variant: int = 0) -> str:

@@ -48,8 +48,9 @@ def _chat_text(prompt: str, response: str) -> str:
     return f"{USER}\n{prompt}{EOS}\n{ASSISTANT}\n{response}{EOS}\n"
 
 
-def world_texts(paths: dict[str, Path]) -> list[str]:
-    """Chat-rendered training text from the files written by ``build_world`` (in a fixed order)."""
+def world_texts(paths: dict[str, Path], include_eval: bool = True) -> list[str]:
+    """Chat-rendered text from the files written by ``build_world`` (in a fixed order); the eval prompts last,
+    unless ``include_eval`` is False."""
     texts = []
     for line in Path(paths["sft"]).read_text(encoding="utf-8").splitlines():
         record = json.loads(line)
@@ -57,6 +58,6 @@ def world_texts(paths: dict[str, Path]) -> list[str]:
     for line in Path(paths["pku_pairs"]).read_text(encoding="utf-8").splitlines():
         record = json.loads(line)
         texts += [_chat_text(record["prompt"], record[f"response_{i}"]) for i in (0, 1)]
-    for line in Path(paths["eval_prompts"]).read_text(encoding="utf-8").splitlines():
+    for line in Path(paths["eval_prompts"]).read_text(encoding="utf-8").splitlines() if include_eval else []:
         texts.append(_chat_text(json.loads(line)["prompt"], ""))
     return texts
