@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import fields
 
 from bfpo_ray.config import ALGORITHMS, PPO_REWARDS, SCHEMAS, ConfigError, RoleConfig, RunConfig
@@ -22,6 +23,9 @@ def validate_eval(cfg: RunConfig) -> None:
     _require(e.judge in ("world", "keyword") or bool(e.judge_path), "eval.judge_path",
              f"eval.judge={e.judge} needs eval.judge_path (a classifier or cost-model directory)")
     _require(e.max_new_tokens >= 1 and e.batch_size >= 1, "eval.max_new_tokens", "and eval.batch_size must be >= 1")
+    _require(e.name is None or re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", e.name) is not None, "eval.name",
+             f"must be a file name of letters, digits, '.', '_' and '-' (not starting with '.', '_' or '-'), "
+             f"got '{e.name}'")
 
 
 def validate(cfg: RunConfig) -> None:
