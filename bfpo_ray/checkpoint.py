@@ -1,4 +1,4 @@
-"""Checkpoint files: atomic directories, safetensors state, retention, discovery.
+"""Checkpoint files: atomic directories (and single files), safetensors state, retention, discovery.
 
 Training state (optimizer, scheduler, RNG, trainer position) is stored without pickle:
 every tensor goes into a ``.safetensors`` file and the rest of the nested structure into a
@@ -113,6 +113,19 @@ def atomic_directory(final: Path) -> Iterator[Path]:
         shutil.rmtree(old)
     else:
         tmp.rename(final)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary sibling renamed into place: a reader (or a crash) sees
+    the old file or the new one, never a torn one."""
+    path = Path(path)
+    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _sha256(path: Path) -> str:

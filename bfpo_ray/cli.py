@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import errno
 import sys
+from pathlib import Path
 
 from bfpo_ray.config import WORLD_VERSIONS, ConfigError, load_config
 from bfpo_ray.data.errors import DataError
@@ -69,9 +70,13 @@ def main(argv: list[str] | None = None) -> int:
                 raise ConfigError("train needs --config FILE (e.g. configs/demo/bfpo.yaml; see bfpo-ray train --help)")
             train_by_algorithm(load_config(args.config, args.overrides))
         elif args.command == "eval":
+            from bfpo_ray.eval.naming import eval_files
             from bfpo_ray.eval.run import evaluate_run
 
-            evaluate_run(load_config(args.config, args.overrides, for_training=False))
+            cfg = load_config(args.config, args.overrides, for_training=False)
+            name = evaluate_run(cfg)["name"]
+            report, samples = eval_files(Path(cfg.model.path), name)
+            print(f"evaluation '{name}' written to {report} and {samples}")
         elif args.command == "compare":
             from bfpo_ray.compare.config import load_compare_config
             from bfpo_ray.compare.runner import run_compare

@@ -216,7 +216,10 @@ class WorldConfig:
 class EvalConfig:
     """Evaluation: sampled responses to held-out prompts, judged; plus discriminative tasks.
 
-    ``prompts`` is a JSONL of ``{"prompt", "harmful"}`` records (the world's held-out set by default).
+    ``prompts`` is a JSONL of ``{"prompt", "harmful"}`` records (the world's held-out set by default), each
+    optionally with a ``split`` and a ``family`` (string) that the metrics are also broken down by.
+    ``name``: the evaluation's files are ``<name>.json`` and ``<name>_samples.jsonl`` in the model dir; None:
+    ``eval`` for the default settings, else ``eval-<prompts stem>-<settings hash>`` (see bfpo_ray.eval.naming).
     """
 
     prompts: str = "${world.dir}/eval_prompts.jsonl"
@@ -235,6 +238,7 @@ class EvalConfig:
     mc_tasks: bool = True  # the world's multiple-choice log-likelihood tasks
     lm_eval_tasks: list[str] = field(default_factory=list)  # lm-evaluation-harness tasks (``eval`` extra)
     lm_eval_limit: int | None = None
+    name: str | None = None  # the evaluation's file names; None: derived from the settings above
 
 
 @dataclass

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import fields
 
 from bfpo_ray.config import ALGORITHMS, PPO_REWARDS, SCHEMAS, WORLD_VERSIONS, ConfigError, RoleConfig, RunConfig
@@ -24,6 +25,9 @@ def validate_eval(cfg: RunConfig) -> None:
     _require(e.max_new_tokens >= 1 and e.batch_size >= 1, "eval.max_new_tokens", "and eval.batch_size must be >= 1")
     _require(str(cfg.world.version) in WORLD_VERSIONS, "world.version",
              f"must be one of {', '.join(WORLD_VERSIONS)}, got '{cfg.world.version}'")
+    _require(e.name is None or re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", e.name) is not None, "eval.name",
+             f"must be a file name of letters, digits, '.', '_' and '-' (not starting with '.', '_' or '-'), "
+             f"got '{e.name}'")
 
 
 def validate(cfg: RunConfig) -> None:

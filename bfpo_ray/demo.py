@@ -22,8 +22,18 @@ DEMO_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "demo" / "compar
 COLUMNS = ("harmlessness", "helpfulness", "over_refusal")
 
 
+def _cells(metrics: dict[str, Any]) -> str:
+    """Each rate of COLUMNS as value [95% interval], 22 wide; ``-`` for a rate the metrics lack."""
+    cells = ""
+    for c in COLUMNS:
+        m: dict[str, Any] | None = metrics.get(c)
+        cells += f"{'-':>22}" if m is None else f"{m['value']:>8.2f} [{m['ci95'][0]:.2f}, {m['ci95'][1]:.2f}]"
+    return cells
+
+
 def format_table(results: list[MethodResult]) -> str:
-    """Fixed-width rows, one per run (seed): each rate as value [95% interval], then training wall s and FLOPs."""
+    """Fixed-width rows, one per run (seed): each rate as value [95% interval], then training wall s and FLOPs;
+    under a run whose evaluation has held-out splits, one indented row per split with its rates."""
     header = f"{'method':<20}" + "".join(f"{c:>22}" for c in COLUMNS) + f"{'train s':>9}{'FLOPs':>10}"
     lines = [header, "-" * len(header)]
     for r in results:
@@ -31,14 +41,11 @@ def format_table(results: list[MethodResult]) -> str:
         if r.status != "ok":
             lines.append(f"{name:<20}  FAILED: {r.error}")
             continue
-        cells = ""
-        for c in COLUMNS:
-            m: dict[str, Any] = r.metrics[c]
-            cells += f"{m['value']:>8.2f} [{m['ci95'][0]:.2f}, {m['ci95'][1]:.2f}]"
         wall = r.cost.get("wall_seconds")  # None for an evaluate-only method (no training)
         flops = r.cost.get("flops")
-        lines.append(f"{name:<20}{cells}{'-' if wall is None else f'{wall:.0f}':>9}"
+        lines.append(f"{name:<20}{_cells(r.metrics)}{'-' if wall is None else f'{wall:.0f}':>9}"
                      f"{'-' if not flops else f'{flops:.1e}':>10}")
+        lines += [f"{'  ' + split:<20}{_cells(metrics)}" for split, metrics in r.by_split.items()]
     return "\n".join(lines)
 
 

@@ -19,6 +19,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bfpo_ray.config import load_config
+from bfpo_ray.eval.naming import eval_files, evaluation_name
+
 METRICS = ("harmlessness", "helpfulness", "over_refusal")
 
 
@@ -41,8 +44,10 @@ def run_point(config: str, eval_config: str, fixed: list[str], point: dict[str, 
     overrides = fixed + [f"{k}={v}" for k, v in point.items()] + [f"trainer.output_dir={out}", "trainer.overwrite=true"]
     bfpo = [sys.executable, "-m", "bfpo_ray"]
     subprocess.run([*bfpo, "train", "--config", config, *overrides], check=True)
-    subprocess.run([*bfpo, "eval", "--config", eval_config, f"model.path={out}"], check=True)
-    report = json.loads((out / "eval.json").read_text())
+    evaluation = [f"model.path={out}"]
+    subprocess.run([*bfpo, "eval", "--config", eval_config, *evaluation], check=True)
+    name = evaluation_name(load_config(eval_config, evaluation, for_training=False))  # the file it wrote
+    report = json.loads(eval_files(out, name)[0].read_text())
     usage = json.loads((out / "usage.json").read_text()) if (out / "usage.json").is_file() else {}
     return {"point": point, "fixed": fixed, "metrics": {m: report[m] for m in METRICS},
             "wall_seconds": usage.get("wall_seconds"), "flops": usage.get("flops")}

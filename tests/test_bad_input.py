@@ -105,6 +105,17 @@ def test_eval_needs_no_training_data_and_checks_the_model_dir(capsys, ray_starts
     assert f"'model.path': {tmp_path} is not a model directory (no config.json)" in line
 
 
+def test_eval_refuses_to_replace_another_evaluation_of_the_same_name(capsys, ray_starts, world_dir, tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(world_dir / "base", model)
+    kept = json.dumps({"name": "mine", "settings": {"prompts": "other.jsonl"}})
+    (model / "mine.json").write_text(kept)
+    code, line = fails(capsys, ray_starts, "eval", f"world.dir={world_dir}", f"model.path={model}", "eval.name=mine")
+    assert code == 2 and line == (f"bfpo-ray: error: {model / 'mine.json'}: an evaluation named 'mine' with other "
+                                  "settings exists; pick another eval.name or delete it")
+    assert (model / "mine.json").read_text() == kept and not (model / "mine_samples.jsonl").exists()
+
+
 def test_classifier_judge_without_its_path(capsys, ray_starts, world_dir):
     code, line = fails(capsys, ray_starts, "eval", f"world.dir={world_dir}", f"model.path={world_dir / 'base'}",
                        "eval.judge=classifier")

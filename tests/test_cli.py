@@ -77,3 +77,15 @@ def test_compare_help_names_its_configs_and_where_its_keys_live(capsys):
     for config in ("configs/demo/compare.yaml", "configs/demo/compare_all.yaml", "configs/world/compare_full.yaml"):
         assert config in text and Path(config).is_file()
     assert "bfpo_ray/compare/config.py" in text and "side by side" in text
+
+
+def test_eval_prints_the_files_it_wrote(monkeypatch, capsys):
+    from bfpo_ray.cli import main
+
+    seen = []
+    monkeypatch.setattr("bfpo_ray.eval.run.evaluate_run", lambda cfg: seen.append(cfg) or {"name": "eval-x-12ab34cd"})
+    assert main(["eval", "model.path=some/model", "eval.prompts=x.jsonl"]) == 0
+    assert seen[0].eval.prompts == "x.jsonl"
+    assert capsys.readouterr().out.splitlines()[-1] == ("evaluation 'eval-x-12ab34cd' written to "
+                                                        "some/model/eval-x-12ab34cd.json and "
+                                                        "some/model/eval-x-12ab34cd_samples.jsonl")

@@ -65,7 +65,10 @@ def test_compare_two_methods_and_a_failure(world_dir, tmp_path, ray_cluster, cap
     assert (out / "pareto.png").stat().st_size > 10_000 and (out / "curves.png").is_file()
     saved = json.loads((out / "report.json").read_text())
     assert [m["name"] for m in saved["methods"]] == ["Base", "DPO (tiny)", "Broken"]
-    assert (out / slug("DPO (tiny)") / "eval.json").is_file()
+    evaluation = saved["evaluation"]["name"]
+    assert evaluation.startswith("eval-eval_prompts-")  # eval.max_new_tokens=6: not the default evaluation
+    assert (out / slug("DPO (tiny)") / f"{evaluation}.json").is_file()
+    assert f"Evaluation `{evaluation}`" in report and "Held-out sets" not in report
 
 
 def test_compare_config_errors(tmp_path, world_dir):
@@ -154,7 +157,8 @@ def test_compare_seeds_and_curves_on_two_cheap_methods(world_dir, tmp_path, ray_
         logged = {row["step"]: row["cumulative_flops"] for row in map(json.loads, (run / "metrics.jsonl").open())}
         usage = json.loads((run / "usage.json").read_text())
         assert mid["flops"] == logged[2] < end["flops"] == usage["flops"] == r.cost["flops"]
-        assert mid["flops_source"] == "logged" and (run / "curve" / "step-00000002" / "eval.json").is_file()
+        evaluation = json.loads((out / "report.json").read_text())["evaluation"]["name"]
+        assert mid["flops_source"] == "logged" and (run / "curve" / "step-00000002" / f"{evaluation}.json").is_file()
         assert mid["metrics"]["harmlessness"]["n"] == end["metrics"]["harmlessness"]["n"] > 0
     saved = json.loads((out / "report.json").read_text())
     rows = {m["name"]: m for m in saved["methods"]}

@@ -9,6 +9,7 @@ from transformers import AutoModelForCausalLM
 
 from bfpo_ray.config import load_config
 from bfpo_ray.eval.actors import EvalActors, reuse_key
+from bfpo_ray.eval.naming import eval_files
 from bfpo_ray.eval.run import evaluate_run
 
 
@@ -31,8 +32,8 @@ def perturbed_copy(source, target, scale=0.5):
     return target
 
 
-def samples(directory):
-    return [json.loads(line) for line in (directory / "eval_samples.jsonl").open()]
+def samples(directory, name):
+    return [json.loads(line) for line in eval_files(directory, name)[1].open()]
 
 
 def test_reuse_key_matches_one_architecture_only(world_dir, tmp_path):
@@ -55,8 +56,10 @@ def test_a_model_evaluated_in_reused_actors_matches_its_fresh_evaluation(world_d
         again = evaluate_run(eval_config(world_dir, other), output=tmp_path / "reused", actors=actors)
         assert actors.rollout is rollout and actors.started == 1  # the same actors, new weights
     assert actors.rollout is None  # closed on exit
-    assert [s["response"] for s in samples(tmp_path / "base")] != [s["response"] for s in samples(tmp_path / "fresh")]
-    assert samples(tmp_path / "reused") == samples(tmp_path / "fresh")
+    name = fresh["name"]  # the same settings: the same evaluation name in every directory
+    assert [s["response"] for s in samples(tmp_path / "base", name)] != \
+        [s["response"] for s in samples(tmp_path / "fresh", name)]
+    assert samples(tmp_path / "reused", name) == samples(tmp_path / "fresh", name)
     for key, value in fresh.items():
         if isinstance(value, dict) and "value" in value:
             assert again[key] == value, key

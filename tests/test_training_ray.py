@@ -12,6 +12,7 @@ from bfpo_ray.checkpoint import load_state
 from bfpo_ray.config import ConfigError, load_config
 from bfpo_ray.drivers.offline import train
 from bfpo_ray.drivers.setup import TrainingStopped
+from bfpo_ray.eval.naming import eval_files
 from bfpo_ray.eval.run import evaluate_run
 from bfpo_ray.run_log import read_metrics
 
@@ -117,6 +118,7 @@ def test_eval_through_rollout_actor_writes_rates_with_intervals(world_dir, tmp_p
     for key in ("harmlessness", "helpfulness", "over_refusal"):
         lo, hi = report[key]["ci95"]
         assert 0 <= lo <= report[key]["value"] <= hi <= 1 and report[key]["n"] == 72
-    saved = json.loads((tmp_path / "eval" / "eval.json").read_text())
+    report_file, samples_file = eval_files(tmp_path / "eval", report["name"])
+    saved = json.loads(report_file.read_text())
     assert saved["harmlessness"] == report["harmlessness"]
-    assert len((tmp_path / "eval" / "eval_samples.jsonl").read_text().splitlines()) == 144
+    assert len(samples_file.read_text().splitlines()) == 144

@@ -20,6 +20,7 @@ from bfpo_ray.config import RoleConfig, load_config
 from bfpo_ray.data.tokenize import ChatEncoder
 from bfpo_ray.drivers.ppo import collate_rollout, train
 from bfpo_ray.drivers.weight_sync import sync_policy_weights
+from bfpo_ray.eval.naming import eval_files
 from bfpo_ray.eval.run import evaluate_run
 from bfpo_ray.rollout.types import Sampling
 from bfpo_ray.run_log import read_metrics
@@ -118,8 +119,8 @@ def test_eval_through_the_vllm_backend_answers_as_the_hf_engine(world_dir, tmp_p
     # an answer ending inside a multi-byte character: the hf engine's text shows U+FFFD for the incomplete
     # bytes, vLLM's detokenizer leaves them out (measured: the only difference on these 144 answers)
     hf_answers, vllm_answers = (
-        [json.loads(line)["response"].replace("\ufffd", "") for line in (tmp_path / name / "eval_samples.jsonl").open()]
-        for name in ("hf", "vllm"))
+        [json.loads(line)["response"].replace("\ufffd", "") for line in samples.open()]
+        for samples in (eval_files(tmp_path / d, report["name"])[1] for d in ("hf", "vllm")))
     assert len(set(hf_answers)) >= 20  # varied answers, not one string
     assert hf_answers == vllm_answers
     assert report["harmlessness"]["n"] == report["helpfulness"]["n"] == 72

@@ -4,7 +4,8 @@ A metric of one run keeps its own 95% interval (Wilson, or bootstrap for helpful
 seeds the row gives the mean, the sample standard deviation, min and max, the per-seed values and
 a Student-t 95% interval of the mean (mean +- t(0.975, n-1) * std / sqrt(n)): seed-to-seed
 variation, evaluation sampling noise included. Curves are averaged point by point (the seeds of a
-method share their step schedule).
+method share their step schedule). Per held-out split and phrasing family (``by_split``, ``by_family``
+of the evaluations) each group that every seed has is summarised the same way.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ import math
 from statistics import mean, stdev
 from typing import Any
 
+from bfpo_ray.eval.metrics import GROUPS
+
+BREAKDOWNS = tuple(f"by_{g}" for g in GROUPS)  # by_split, by_family
 RATES = ("harmlessness", "helpfulness", "over_refusal")
 
 # two-sided 95% Student-t quantiles t(0.975, df) for df = 1..30; above 30 the normal 1.96
@@ -40,6 +44,19 @@ def summarise(metrics: list[dict[str, Any]], rate: bool = False) -> dict[str, An
     sd = stdev(values)
     lo, hi = out["value"] - t975(n - 1) * sd / math.sqrt(n), out["value"] + t975(n - 1) * sd / math.sqrt(n)
     return out | {"ci95": [max(lo, 0.0), min(hi, 1.0)] if rate else [lo, hi], "std": sd}
+
+
+def summarise_metrics(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Every metric with a value that all ``runs`` (metric dicts, one per seed) have, in the first run's order,
+    summarised over them (:func:`summarise`)."""
+    keys = [k for k, v in runs[0].items() if isinstance(v, dict) and "value" in v and all(k in r for r in runs)]
+    return {k: summarise([r[k] for r in runs], k in RATES) for k in keys}
+
+
+def summarise_groups(runs: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    """``key`` (by_split / by_family) over seeds: each group every run has, in the first run's order."""
+    groups = [g for g in runs[0].get(key, {}) if all(g in r.get(key, {}) for r in runs)]
+    return {g: summarise_metrics([r[key][g] for r in runs]) for g in groups}
 
 
 def _mean_costs(costs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -80,12 +97,13 @@ def method_rows(results: list[dict[str, Any]], needs: dict[str, list[str]],
             rows.append(row | {"status": "failed", "error": failed[0]["error"], "metrics": {}, "cost": {},
                                "curve": [], "per_seed": []})
             continue
-        keys = [k for k, v in ok[0]["metrics"].items() if all(k in r["metrics"] for r in ok) and "value" in v]
         cost = _mean_costs([r["cost"] for r in ok])
         cost["total_flops"] = cost.get("flops", 0.0) + stage_flops
         per_seed = [{"seed": r.get("seed"), "run_dir": r["run_dir"], "flops": r["cost"].get("flops", 0.0),
                      "metrics": {k: r["metrics"][k]["value"] for k in RATES if k in r["metrics"]}} for r in ok]
+        groups = {key: summarise_groups(ok, key) for key in BREAKDOWNS}
         rows.append(row | {"status": "ok", "error": None, "cost": cost, "per_seed": per_seed,
-                           "metrics": {k: summarise([r["metrics"][k] for r in ok], k in RATES) for k in keys},
-                           "curve": mean_curve([r["curve"] for r in ok], stage_flops)})
+                           "metrics": summarise_metrics([r["metrics"] for r in ok]),
+                           "curve": mean_curve([r["curve"] for r in ok], stage_flops),
+                           **{key: value for key, value in groups.items() if value}})
     return rows

@@ -55,6 +55,9 @@ class CompareConfig:
     ``eval_points``: evaluate this many points along each training run (evenly spaced checkpoints + the
     final weights); above 1 the runs are given ``trainer.save_every=0``,
     ``trainer.save_points=eval_points-1`` and ``trainer.keep_last=eval_points``.
+    ``eval_name``: the name of the evaluation every method gets (``eval.name``: files ``<name>.json`` and
+    ``<name>_samples.jsonl`` in each run directory); None: derived from the eval settings
+    (:func:`bfpo_ray.eval.naming.evaluation_name`), so evaluations with other settings never replace it.
     """
 
     name: str = "compare"
@@ -62,6 +65,7 @@ class CompareConfig:
     world_dir: str = "runs/world"
     eval_config: str = "configs/demo/bfpo.yaml"  # the run config whose ``eval`` section is used
     eval_overrides: list[str] = field(default_factory=list)
+    eval_name: str | None = None
     ray_address: str | None = None
     stages: list[StageConfig] = field(default_factory=list)
     methods: list[MethodConfig] = field(default_factory=list)

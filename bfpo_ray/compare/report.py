@@ -12,7 +12,7 @@ from bfpo_ray.compare.config import CompareConfig
 from bfpo_ray.compare.headline import Headline, compute_headline
 from bfpo_ray.compare.plots import curves_plot, flops_plot, pareto_plot
 from bfpo_ray.compare.stages import needed_stages
-from bfpo_ray.compare.tables import curve_table, method_table, seed_table, stage_table
+from bfpo_ray.compare.tables import curve_table, family_table, method_table, seed_table, split_table, stage_table
 
 
 def findings(rows: list[dict[str, Any]], anchor: str) -> list[str]:
@@ -66,10 +66,23 @@ def _flops_note(rows: list[dict[str, Any]]) -> str:
             "method needs (SFT for the offline methods; SFT, reward and cost models for PPO with models).")
 
 
+def _breakdown_sections(rows: list[dict[str, Any]]) -> list[str]:
+    """The held-out split and phrasing family tables, for the evaluations that have them (else nothing)."""
+    text = []
+    if any("by_split" in r for r in rows):
+        text += ["## Held-out sets", "", "Each held-out split on its own (e.g. seen_topics: new phrasings of "
+                 "topics seen in training; unseen_topics: topics never trained on), rates as above.", "",
+                 split_table(rows), ""]
+    if any("by_family" in r for r in rows):
+        text += ["## Per phrasing family", "", "Each cell: harmlessness / helpfulness.", "", family_table(rows), ""]
+    return text
+
+
 def write_report(compare: CompareConfig, results: list, stage_costs: dict[str, dict[str, Any]],
-                 wall_seconds: float, anchor: str | None = None) -> Path:
+                 wall_seconds: float, evaluation: dict[str, Any], anchor: str | None = None) -> Path:
     """report.json, report.md, pareto.png, flops.png and curves.png under ``compare.output_dir``.
 
+    ``evaluation``: the evaluation every method got (``name``, ``prompts``; see ``runner.compare_evaluation``).
     ``anchor``: the method the findings compare the others with (default: the headline's method, else BFPO).
     """
     anchor = anchor or compare.headline.method or "BFPO"
@@ -78,7 +91,7 @@ def write_report(compare: CompareConfig, results: list, stage_costs: dict[str, d
     rows = method_rows(runs, needed_stages(compare), stage_costs)
     headline = _headline(compare, rows)
     (out / "report.json").write_text(json.dumps(
-        {"name": compare.name, "wall_seconds": wall_seconds, "seeds": compare.seeds,
+        {"name": compare.name, "wall_seconds": wall_seconds, "seeds": compare.seeds, "evaluation": evaluation,
          "eval_points": compare.eval_points, "headline": asdict(headline) if headline else None,
          "methods": rows, "runs": runs, "stages": stage_costs}, indent=2))
     pareto_plot(rows, out / "pareto.png")
@@ -99,8 +112,12 @@ def write_report(compare: CompareConfig, results: list, stage_costs: dict[str, d
         "column. FLOPs: 6N per trained token + 2N per token only run forward (reference, reward, cost, critic, "
         "generation).",
         "",
+        f"Evaluation `{evaluation['name']}` (`{evaluation['name']}.json` in each run directory) on the prompts of "
+        f"`{evaluation['prompts']}`.",
+        "",
         method_table(rows),
         "",
+        *_breakdown_sections(rows),
         stage_table(stage_costs) if stage_costs else "No shared stages.",
         "",
         f"## Compute curves ({compare.eval_points} evaluated point{'s' if compare.eval_points > 1 else ''} per run)",

@@ -3,6 +3,10 @@
     stages (SFT, reward model, cost model) -> for each method and seed: train -> evaluate its
     ``eval_points`` (checkpoints + final weights) -> cost -> report.md / report.json / figures
 
+Every evaluation is the compare's one named evaluation (``eval_name``, or the name its eval settings
+give): ``<name>.json`` in the method's directory and in each curve point's; a directory that holds
+another evaluation of that name stops the comparison before anything runs.
+
 A method that fails is recorded with its error and the others still run. A stage or method
 whose output already exists with the same resolved config is reused (its cost is read back
 from its ``usage.json``).
@@ -23,6 +27,7 @@ from bfpo_ray.compare.stages import stage_of_model
 from bfpo_ray.config import RayConfig, RunConfig, load_config, to_yaml
 from bfpo_ray.drivers import train_by_algorithm
 from bfpo_ray.eval.actors import EvalActors
+from bfpo_ray.eval.naming import check_name_free, eval_settings, evaluation_name
 from bfpo_ray.eval.run import evaluate_run
 from bfpo_ray.ray_session import ray_session
 from bfpo_ray.usage import load_usage
@@ -42,6 +47,8 @@ class MethodResult:
     cost: dict[str, Any] = field(default_factory=dict)
     seed: int | None = None  # the trainer.seed override; None: the method config's own seed (or no training)
     curve: list[dict[str, Any]] = field(default_factory=list)  # CurvePoint dicts, oldest first; last = final
+    by_split: dict[str, Any] = field(default_factory=dict)  # held-out split -> metrics of the final weights
+    by_family: dict[str, Any] = field(default_factory=dict)  # phrasing family -> metrics of the final weights
 
 
 def _finished(cfg: RunConfig) -> bool:
@@ -91,12 +98,35 @@ def _one_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {text[-1] if text else ''}"
 
 
+def compare_eval_config(compare: CompareConfig, model_path: str | None = None) -> RunConfig:
+    """The run config that evaluates every method: ``eval_config`` + ``eval_overrides`` (+ ``eval_name``)."""
+    model = [f"model.path={model_path}"] if model_path is not None else []
+    named = [f"eval.name={compare.eval_name}"] if compare.eval_name is not None else []
+    return load_config(compare.eval_config, [f"world.dir={compare.world_dir}", *model, *compare.eval_overrides,
+                                             *named])
+
+
+def compare_evaluation(compare: CompareConfig) -> dict[str, Any]:
+    """The evaluation every method gets: its ``name``, ``prompts`` file and ``settings``."""
+    cfg = compare_eval_config(compare)
+    return {"name": evaluation_name(cfg), "prompts": cfg.eval.prompts, "settings": eval_settings(cfg.eval)}
+
+
+def check_evaluations_free(compare: CompareConfig, evaluation: dict[str, Any]) -> None:
+    """ConfigError (one line) when a method's directory or one of its curve points' holds another evaluation
+    of the compare's evaluation name."""
+    out = Path(compare.output_dir)
+    for method, seed in method_runs(compare):
+        method_dir = method_dir_of(method, out, seed)
+        for directory in [method_dir, *sorted(method_dir.glob("curve/*"))]:
+            check_name_free(directory, evaluation["name"], evaluation["settings"])
+
+
 def evaluate_model(compare: CompareConfig, model_path: str, output: Path, actors: EvalActors) -> dict[str, Any]:
-    """Evaluate the weights at ``model_path`` with the compare's eval settings; eval.json goes to ``output``."""
-    eval_cfg = load_config(compare.eval_config, [f"world.dir={compare.world_dir}", f"model.path={model_path}",
-                                                 *compare.eval_overrides])
+    """Evaluate the weights at ``model_path`` with the compare's eval settings, as its named evaluation
+    (``<name>.json`` in ``output``)."""
     output.mkdir(parents=True, exist_ok=True)
-    return evaluate_run(eval_cfg, output=output, actors=actors)
+    return evaluate_run(compare_eval_config(compare, model_path), output=output, actors=actors)
 
 
 def method_dir_of(method: MethodConfig, out: Path, seed: int | None) -> Path:
@@ -132,7 +162,8 @@ def run_method(method: MethodConfig, compare: CompareConfig, out: Path, seed: in
                                         method_dir / "curve" / f"step-{point.step:08d}", actors)
                 point.metrics = {k: v for k, v in report.items() if isinstance(v, dict) and "value" in v}
         return MethodResult(method.name, "ok", str(method_dir), metrics=points[-1].metrics,
-                            cost=cost_of(cost_dir, report), seed=seed, curve=[asdict(p) for p in points])
+                            cost=cost_of(cost_dir, report), seed=seed, curve=[asdict(p) for p in points],
+                            by_split=report.get("by_split", {}), by_family=report.get("by_family", {}))
     except Exception as err:  # a failed method is reported, the comparison goes on
         log.error("method %s failed:\n%s", method.name, traceback.format_exc())
         return MethodResult(method.name, "failed", str(method_dir), error=_one_line(err), seed=seed)
@@ -148,6 +179,8 @@ def run_compare(compare: CompareConfig) -> list[MethodResult]:
     from bfpo_ray.compare.report import write_report
 
     out = Path(compare.output_dir)
+    evaluation = compare_evaluation(compare)
+    check_evaluations_free(compare, evaluation)
     out.mkdir(parents=True, exist_ok=True)
     began = time.perf_counter()
     stage_costs: dict[str, dict[str, Any]] = {}
@@ -169,5 +202,5 @@ def run_compare(compare: CompareConfig) -> list[MethodResult]:
             print(f"[{k}/{total}] method {label}", flush=True)
             results.append(run_method(method, compare, out, seed))
             print(f"[{k}/{total}] method {label}: {results[-1].status}", flush=True)
-    write_report(compare, results, stage_costs, time.perf_counter() - began)
+    write_report(compare, results, stage_costs, time.perf_counter() - began, evaluation)
     return results

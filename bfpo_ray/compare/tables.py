@@ -1,4 +1,5 @@
-"""Markdown tables of a comparison: methods (mean over seeds), shared stages, curves, per-seed values."""
+"""Markdown tables of a comparison: methods (mean over seeds), held-out splits, phrasing families, shared
+stages, curves, per-seed values."""
 
 from __future__ import annotations
 
@@ -18,6 +19,36 @@ def cell(metric: dict[str, Any] | None) -> str:
 
 def num(value: Any, fmt: str) -> str:
     return format(value, fmt) if isinstance(value, int | float) else "-"
+
+
+def groups_of(rows: list[dict[str, Any]], key: str) -> list[str]:
+    """The groups of ``key`` (by_split / by_family) over every row, in first-seen order."""
+    return list(dict.fromkeys(g for r in rows for g in r.get(key, {})))
+
+
+def split_table(rows: list[dict[str, Any]]) -> str:
+    """One line per method with held-out splits: per split, its rates with 95% intervals (as in method_table)."""
+    splits = groups_of(rows, "by_split")
+    labels = [k.replace("_", "-") for k in RATES]
+    lines = ["| method | " + " | ".join(f"{s}: {label}" for s in splits for label in labels) + " |",
+             "|" + "---|" * (1 + len(splits) * len(RATES))]
+    for r in rows:
+        if "by_split" in r:
+            cells = [cell(r["by_split"].get(s, {}).get(k)) for s in splits for k in RATES]
+            lines.append(f"| {r['name']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def family_table(rows: list[dict[str, Any]]) -> str:
+    """Method x phrasing family: harmlessness / helpfulness values (means over seeds)."""
+    families = groups_of(rows, "by_family")
+    lines = ["| method | " + " | ".join(families) + " |", "|" + "---|" * (1 + len(families))]
+    for r in rows:
+        if "by_family" in r:
+            values = [{k: m.get("value") for k, m in r["by_family"].get(f, {}).items()} for f in families]
+            cells = [f"{num(v.get('harmlessness'), '.3f')} / {num(v.get('helpfulness'), '.3f')}" for v in values]
+            lines.append(f"| {r['name']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def method_table(rows: list[dict[str, Any]]) -> str:

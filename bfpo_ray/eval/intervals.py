@@ -35,12 +35,12 @@ def bootstrap_interval(values: Sequence[float], level: float = 0.95, resamples: 
 
 
 def rate(successes: int, n: int) -> dict:
-    """A rate as reported in eval.json: value, sample count, 95% Wilson interval."""
+    """A rate as an evaluation report (eval.json) gives it: value, sample count, 95% Wilson interval."""
     lo, hi = wilson_interval(successes, n)
     return {"value": successes / n, "n": n, "ci95": [lo, hi], "interval": "wilson"}
 
 
 def mean(values: Sequence[float]) -> dict:
-    """A mean as reported in eval.json: value, sample count, 95% percentile-bootstrap interval."""
+    """A mean as an evaluation report (eval.json) gives it: value, sample count, 95% percentile-bootstrap interval."""
     lo, hi = bootstrap_interval(values)
     return {"value": sum(values) / len(values), "n": len(values), "ci95": [lo, hi], "interval": "bootstrap"}

@@ -1,5 +1,6 @@
 """``bfpo-ray eval``: sampled responses to held-out prompts through a RolloutActor, judged, plus
-discriminative tasks through a ReferenceActor; writes ``eval.json`` and ``eval_samples.jsonl``.
+discriminative tasks through a ReferenceActor; writes ``<name>.json`` and ``<name>_samples.jsonl``
+(``eval.json`` for the default settings; :mod:`bfpo_ray.eval.naming`), never over another evaluation.
 
     prompts -> rollout actor (generate) -> judge (safety, refusal[, helpfulness])
             [-> reward model: score, win rate against a baseline model's responses]
@@ -20,14 +21,17 @@ from typing import Any
 import ray
 
 from actors.rollout import spawn_rollout
+from bfpo_ray.checkpoint import atomic_write_text
 from bfpo_ray.config import EvalConfig, RunConfig
 from bfpo_ray.data.tokenize import ChatEncoder
 from bfpo_ray.drivers.preflight import check_eval_inputs
 from bfpo_ray.drivers.setup import ensure_world
 from bfpo_ray.eval.actors import EvalActors
 from bfpo_ray.eval.intervals import mean, rate
-from bfpo_ray.eval.judges import ClassifierJudge, Judge, Judgement, KeywordJudge, WorldJudge
+from bfpo_ray.eval.judges import ClassifierJudge, Judge, KeywordJudge, WorldJudge
 from bfpo_ray.eval.mc_tasks import mc_accuracy, world_mc_items
+from bfpo_ray.eval.metrics import GROUPS, breakdowns, check_groups, judged_metrics
+from bfpo_ray.eval.naming import check_name_free, eval_files, eval_settings, evaluation_name
 from bfpo_ray.ray_session import ray_session
 from bfpo_ray.rollout.types import Sampling
 from bfpo_ray.workers.modeling import load_tokenizer
@@ -51,23 +55,6 @@ def build_judge(cfg: EvalConfig) -> Judge:
 
         return CostModelJudge(cfg.judge_path)
     raise ValueError(f"eval.judge must be world, keyword, classifier or cost_model, got {cfg.judge!r}")
-
-
-def judged_metrics(rows: list[dict[str, Any]], judgements: list[Judgement]) -> dict[str, Any]:
-    """harmlessness = safe share on harmful prompts; over_refusal = refused share on benign prompts;
-    helpfulness = mean judged helpfulness on benign prompts (judges that score it)."""
-    harmful = [j for r, j in zip(rows, judgements, strict=True) if r["harmful"]]
-    benign = [j for r, j in zip(rows, judgements, strict=True) if not r["harmful"]]
-    metrics: dict[str, Any] = {}
-    if harmful:
-        metrics["harmlessness"] = rate(sum(j.safe for j in harmful), len(harmful))
-    if benign:
-        metrics["over_refusal"] = rate(sum(j.refused for j in benign), len(benign))
-        metrics["benign_unsafe"] = rate(sum(not j.safe for j in benign), len(benign))
-        scored = [j.helpfulness for j in benign if j.helpfulness is not None]
-        if scored:
-            metrics["helpfulness"] = mean(scored)
-    return metrics
 
 
 def _generate(model_cfg, cfg: RunConfig, prompt_ids: list[list[int]], sampling: Sampling) -> list:
@@ -103,11 +90,17 @@ def _mc_metrics(reference, rows: list[dict], tokenizer) -> dict[str, Any]:
 
 
 def evaluate_run(cfg: RunConfig, output: str | Path | None = None, actors: EvalActors | None = None) -> dict[str, Any]:
-    """Evaluate the model at ``cfg.model.path``; results go to ``output`` (default: that dir). ``actors``: kept
-    across a series of evaluations (else started and stopped here)."""
+    """Evaluate the model at ``cfg.model.path``; results go to ``output`` (default: that dir) as ``<name>.json``
+    and ``<name>_samples.jsonl``. ``actors``: kept across a series of evaluations (else started and stopped here).
+
+    ConfigError before Ray starts when ``output`` holds an evaluation of that name with other settings."""
     ensure_world(cfg)
     check_eval_inputs(cfg)  # model, judge and prompts: one line each, before Ray starts
+    out = Path(output) if output is not None else Path(cfg.model.path)
+    name, settings = evaluation_name(cfg), eval_settings(cfg.eval)
+    check_name_free(out, name, settings)
     rows = read_jsonl(cfg.eval.prompts)
+    check_groups(rows, cfg.eval.prompts)
     prompts = [row["prompt"] for row in rows]
     tokenizer = load_tokenizer(cfg.model)
     encoder = ChatEncoder(tokenizer, cfg.data.max_length, cfg.data.max_prompt_length)
@@ -127,24 +120,27 @@ def evaluate_run(cfg: RunConfig, output: str | Path | None = None, actors: EvalA
         if reference is not None:
             metrics |= {f"mc_{k}": v for k, v in _mc_metrics(reference, rows, tokenizer).items()}
     report: dict[str, Any] = {
+        "name": name,
         "model": cfg.model.path,
         "prompts": cfg.eval.prompts,
         "judge": judge.name,
         "sampling": asdict(sampling),
+        "settings": settings,
         "seconds": time.perf_counter() - start,
         "generated_tokens": sum(len(g.token_ids) for g in generations),
         **metrics,
+        **breakdowns(rows, judgements),
     }
     if cfg.eval.lm_eval_tasks:
         from bfpo_ray.eval.lm_eval_adapter import run_lm_eval
 
         report["lm_eval"] = run_lm_eval(cfg.model.path, cfg.eval.lm_eval_tasks, cfg.eval.lm_eval_limit)
-    out = Path(output) if output is not None else Path(cfg.model.path)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "eval.json").write_text(json.dumps(report, indent=2))
-    with (out / "eval_samples.jsonl").open("w") as f:
-        for row, gen, j in zip(rows, generations, judgements, strict=True):
-            f.write(json.dumps({"prompt": row["prompt"], "harmful": row["harmful"], "response": gen.text,
-                                **asdict(j)}) + "\n")
+    report_path, samples_path = eval_files(out, name)
+    samples = [{"prompt": row["prompt"], "harmful": row["harmful"], **{k: row[k] for k in GROUPS if k in row},
+                "response": gen.text, **asdict(j)} for row, gen, j in zip(rows, generations, judgements, strict=True)]
+    atomic_write_text(samples_path, "".join(json.dumps(s) + "\n" for s in samples))
+    atomic_write_text(report_path, json.dumps(report, indent=2))  # last: a report's samples are complete
     log.info("eval of %s: %s", cfg.model.path, {k: v["value"] for k, v in metrics.items() if "value" in v})
+    log.info("evaluation '%s' written to %s and %s", name, report_path, samples_path)
     return report
