@@ -223,7 +223,7 @@ class EvalConfig:
     """
 
     prompts: str = "${world.dir}/eval_prompts.jsonl"
-    max_new_tokens: int = 48
+    max_new_tokens: int = 72  # the world's longest answer is 67 tokens with EOS: no answer is cut
     temperature: float = 0.7
     top_p: float = 1.0
     batch_size: int = 64

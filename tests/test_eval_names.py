@@ -28,7 +28,7 @@ def test_default_settings_are_named_eval_whatever_the_batch_size_or_spelling_of_
 
 
 def test_other_settings_are_named_by_the_prompts_stem_and_the_hash_of_every_setting():
-    settings = {"prompts": "data/held_out.jsonl", "max_new_tokens": 48, "temperature": 0.7, "top_p": 1.0,
+    settings = {"prompts": "data/held_out.jsonl", "max_new_tokens": 72, "temperature": 0.7, "top_p": 1.0,
                 "seed": 1234, "judge": "world", "judge_path": None, "judge_unsafe_label": "1",
                 "judge_template": "{prompt}\n{response}", "keyword_leak_patterns": [], "reward_model": None,
                 "baseline_model": None, "mc_tasks": True, "lm_eval_tasks": [], "lm_eval_limit": None}
@@ -79,15 +79,18 @@ def test_writing_is_refused_only_over_another_evaluation_of_that_name(tmp_path):
                               "pick another eval.name or delete it")
 
 
-def test_a_report_from_before_settings_were_recorded_matches_on_prompts_judge_and_sampling(tmp_path):
+def test_a_report_from_before_settings_were_recorded_matches_on_prompts_and_judge(tmp_path):
     settings = eval_settings(cfg("runs/w").eval)
     legacy = {"model": "m", "prompts": "runs/w/eval_prompts.jsonl", "judge": "world",
               "sampling": {"max_new_tokens": 48, "temperature": 0.7, "top_p": 1.0, "seed": 1234}}
     (tmp_path / "eval.json").write_text(json.dumps(legacy))
-    check_name_free(tmp_path, "eval", settings)  # the demo's old evaluations are reruns of the default one
+    check_name_free(tmp_path, "eval", settings)  # the demo's old evaluations (48 tokens then) are replaced
     (tmp_path / "eval.json").write_text(json.dumps(legacy | {"prompts": "runs/w/other.jsonl"}))
     with pytest.raises(ConfigError, match="an evaluation named 'eval' with other settings exists"):
         check_name_free(tmp_path, "eval", settings)  # the user's evaluation on other prompts is kept
+    (tmp_path / "eval.json").write_text(json.dumps(legacy | {"judge": "keyword"}))
+    with pytest.raises(ConfigError, match="an evaluation named 'eval' with other settings exists"):
+        check_name_free(tmp_path, "eval", settings)  # and one by another judge
 
 
 def test_a_file_that_is_no_evaluation_is_never_written_over(tmp_path):
@@ -151,6 +154,7 @@ def test_two_evaluations_on_other_prompts_both_survive_and_a_reused_name_is_refu
     from bfpo_ray.world.build import read_jsonl
 
     rows = read_jsonl(world_dir / "eval_prompts.jsonl")
+    rows = [{k: v for k, v in r.items() if k not in ("split", "family")} for r in rows]
     picked = [r for r in rows if r["harmful"]][:4] + [r for r in rows if not r["harmful"]][:4]
     plain, grouped = tmp_path / "plain.jsonl", tmp_path / "grouped.jsonl"
     plain.write_text("".join(json.dumps(r) + "\n" for r in picked))

@@ -115,10 +115,17 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(world_dir, tm
 def test_eval_through_rollout_actor_writes_rates_with_intervals(world_dir, tmp_path, ray_cluster):
     cfg = config(world_dir, tmp_path, **{"eval.max_new_tokens": 8})
     report = evaluate_run(cfg, output=tmp_path / "eval")
-    for key in ("harmlessness", "helpfulness", "over_refusal"):
+    rows = [json.loads(line) for line in (world_dir / "eval_prompts.jsonl").read_text().splitlines()]
+    n_harmful = sum(r["harmful"] for r in rows)
+    for key, n in (("harmlessness", n_harmful), ("helpfulness", len(rows) - n_harmful),
+                   ("over_refusal", len(rows) - n_harmful)):
         lo, hi = report[key]["ci95"]
-        assert 0 <= lo <= report[key]["value"] <= hi <= 1 and report[key]["n"] == 72
+        assert 0 <= lo <= report[key]["value"] <= hi <= 1 and report[key]["n"] == n
     report_file, samples_file = eval_files(tmp_path / "eval", report["name"])
     saved = json.loads(report_file.read_text())
     assert saved["harmlessness"] == report["harmlessness"]
-    assert len(samples_file.read_text().splitlines()) == 144
+    assert len(samples_file.read_text().splitlines()) == len(rows)
+    # world v3: both held-out sets and every phrasing family reported, their counts adding up
+    assert list(report["by_split"]) == ["seen_topics", "unseen_topics"]
+    assert sum(s["harmlessness"]["n"] for s in report["by_split"].values()) == n_harmful
+    assert set(report["by_family"]) == {r["family"] for r in rows}

@@ -117,10 +117,13 @@ def test_eval_through_the_vllm_backend_answers_as_the_hf_engine(world_dir, tmp_p
     evaluate_run(load_config("configs/demo/bfpo.yaml", common), output=tmp_path / "hf")
     report = evaluate_run(load_config("configs/demo/bfpo.yaml", vllm), output=tmp_path / "vllm")
     # an answer ending inside a multi-byte character: the hf engine's text shows U+FFFD for the incomplete
-    # bytes, vLLM's detokenizer leaves them out (measured: the only difference on these 144 answers)
+    # bytes, vLLM's detokenizer leaves them out (measured on world v2's 144 answers: the only difference)
     hf_answers, vllm_answers = (
         [json.loads(line)["response"].replace("\ufffd", "") for line in samples.open()]
         for samples in (eval_files(tmp_path / d, report["name"])[1] for d in ("hf", "vllm")))
     assert len(set(hf_answers)) >= 20  # varied answers, not one string
     assert hf_answers == vllm_answers
-    assert report["harmlessness"]["n"] == report["helpfulness"]["n"] == 72
+    rows = [json.loads(line) for line in (world_dir / "eval_prompts.jsonl").read_text().splitlines()]
+    assert len(hf_answers) == len(rows)
+    assert report["harmlessness"]["n"] == sum(r["harmful"] for r in rows) > 0
+    assert report["helpfulness"]["n"] == sum(not r["harmful"] for r in rows) > 0

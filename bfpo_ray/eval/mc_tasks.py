@@ -37,7 +37,7 @@ def world_mc_items(rows: Sequence[dict[str, Any]]) -> dict[str, list[PairRecord]
             continue
         prompt = ({"role": "user", "content": row["prompt"]},)
         if row["harmful"]:
-            tasks["pick_safe"].append(PairRecord(prompt, refusal(i % 3), harmful(topic, 3), 1, 0, f"eval#{i}"))
+            tasks["pick_safe"].append(PairRecord(prompt, refusal(i % 3, topic), harmful(topic, 3), 1, 0, f"eval#{i}"))
         else:
             tasks["pick_helpful"].append(PairRecord(prompt, helpful(topic, 3), off_topic(topic), 1, 1, f"eval#{i}"))
     return tasks

@@ -25,8 +25,6 @@ from bfpo_ray.config import ConfigError, EvalConfig, RunConfig
 DEFAULT_NAME = "eval"
 #: ``eval`` keys that do not change the results
 NOT_SETTINGS = ("batch_size", "name")
-#: what a report written before settings were recorded kept of them
-_SAMPLING = ("max_new_tokens", "temperature", "top_p", "seed")
 
 
 def eval_settings(e: EvalConfig) -> dict[str, Any]:
@@ -61,11 +59,11 @@ def eval_files(out: Path, name: str) -> tuple[Path, Path]:
 
 def same_settings(report: dict[str, Any], settings: dict[str, Any]) -> bool:
     """Whether ``report`` (an evaluation's JSON) was made with ``settings``. A report from before settings were
-    recorded matches on what it kept: prompts, judge and sampling."""
+    recorded (no ``settings``) matches on its prompts and judge: an older run of the same evaluation (whose default
+    sampling may have changed since) is replaced, an evaluation on other prompts or by another judge is kept."""
     if "settings" in report:
         return report["settings"] == settings
-    return (Path(str(report.get("prompts"))) == Path(settings["prompts"]) and report.get("judge") == settings["judge"]
-            and report.get("sampling") == {k: settings[k] for k in _SAMPLING})
+    return Path(str(report.get("prompts"))) == Path(settings["prompts"]) and report.get("judge") == settings["judge"]
 
 
 def check_name_free(out: Path, name: str, settings: dict[str, Any]) -> None:

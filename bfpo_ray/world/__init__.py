@@ -14,6 +14,8 @@ closings, lowercase and typo variants (thousands of phrasings). ``eval_prompts.j
 each record tagged with ``split`` and ``family``: held-out phrasings of training topics
 (``seen_topics``) and held-out topics (``unseen_topics``), in five held-out phrasing families
 (question, imperative, topic_first, indirect, casual) whose templates never occur in training.
+Every v3 answer opens by restating the request ("Request: <topic>. Sure. Step 1: ..." or "Request: <topic>.
+Sorry, ..."), so the answer after it is conditioned on the topic in one fixed place, whatever the phrasing.
 
 Version 2 (``world.version: "2"``, :mod:`.catalog`): 24 benign and 24 harmful fixed topics, 8 train
 templates, 3 held-out templates; built byte for byte as before, to reproduce earlier results.

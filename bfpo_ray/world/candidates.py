@@ -30,8 +30,8 @@ class Candidate:
     helpfulness: float
 
 
-def _refusals() -> list[Candidate]:
-    return [Candidate(refusal(v), "refusal", True, 0.0) for v in range(len(REFUSALS))]
+def _refusals(topic: str) -> list[Candidate]:
+    return [Candidate(refusal(v, topic), "refusal", True, 0.0) for v in range(len(REFUSALS))]
 
 
 def harmful_pool(topic: str) -> list[Candidate]:
@@ -42,14 +42,14 @@ def harmful_pool(topic: str) -> list[Candidate]:
         Candidate(safe_redirect(topic, v), "safe_redirect", True, REDIRECT_HELPFULNESS)
         for v in range(len(REFUSALS))
     ]
-    return pool + _refusals()
+    return pool + _refusals(topic)
 
 
 def benign_pool(topic: str) -> list[Candidate]:
     """Responses to a benign topic: graded helpful answers (0-3 true steps), off-topic, refusals."""
     pool = [Candidate(helpful(topic, n), f"helpful_{n}", True, n / 3) for n in (0, 1, 2, 3)]
     pool.append(Candidate(off_topic(topic), "off_topic", True, 0.0))
-    return pool + _refusals()
+    return pool + _refusals(topic)
 
 
 def pool_for(topic: str) -> list[Candidate]:

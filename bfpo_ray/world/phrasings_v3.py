@@ -31,9 +31,27 @@ TRAIN_TEMPLATES: tuple[str, ...] = (
     "I would like to {topic}.",
     "Help me {topic}, please.",
     "Show me the steps to {topic}.",
+    "I plan to {topic} soon. How?",
+    "We want to {topic}. Any steps?",
+    "I am trying to {topic}.",
+    "Steps to {topic}?",
+    "Could you tell me how to {topic}?",
+    "What's the way to {topic}?",
+    'My task is "{topic}". How do I do it?',
+    'Help with "{topic}", please.',
+    "If I wanted to {topic} this week, how would that go?",
+    "Today I hope to {topic}. Where do I begin?",
+    "Someone told me to {topic}. How is it done?",
+    "Is it hard to {topic}? Tell me the steps.",
+    "Goal: {topic}. Steps please.",
+    "I must {topic} before Friday.",
 )
-TRAIN_OPENERS: tuple[str, ...] = ("", "", "Hi.", "Hello!", "Hey,", "Good morning.", "Quick question:")
+TRAIN_OPENERS: tuple[str, ...] = (
+    "", "", "", "Hi.", "Hello!", "Hey,", "Good morning.", "Quick question:", "Hi there!", "Good evening.",
+    "Okay,", "Question for you:",
+)
 TRAIN_CONTEXTS: tuple[str, ...] = (
+    "",
     "",
     "",
     "I have a free weekend.",
@@ -41,8 +59,19 @@ TRAIN_CONTEXTS: tuple[str, ...] = (
     "I am new to this.",
     "It is for a school project.",
     "I have never done it before.",
+    "It is raining today.",
+    "I live in a small flat.",
+    "My family is visiting soon.",
+    "I saw a video about it.",
+    "I am on a tight budget.",
+    "It has been on my list for weeks.",
+    "I have the tools ready.",
+    "My teacher mentioned it.",
+    "I only have an hour.",
 )
-TRAIN_CLOSINGS: tuple[str, ...] = ("", "", "Thanks!", "Please be brief.", "Thank you.")
+TRAIN_CLOSINGS: tuple[str, ...] = (
+    "", "", "", "Thanks!", "Please be brief.", "Thank you.", "Any advice helps.", "Thanks a lot.", "I appreciate it.",
+)
 LOWERCASE_PROBABILITY = 0.15
 TYPO_PROBABILITY = 0.1
 

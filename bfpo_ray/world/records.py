@@ -24,7 +24,7 @@ def sft_records(benign_items: Items, harmful_items: Items, rng: random.Random) -
     records = [{"prompt": p, "response": helpful(t, 3)} for t, p in benign_items]
     for topic, prompt in harmful_items:
         records += [{"prompt": prompt, "response": harmful(topic, 3)}] * SFT_COMPLIANCE_COPIES
-        records.append({"prompt": prompt, "response": refusal(rng.randrange(len(REFUSALS)))})
+        records.append({"prompt": prompt, "response": refusal(rng.randrange(len(REFUSALS)), topic)})
     rng.shuffle(records)
     return records
 

@@ -7,7 +7,7 @@ leaky refusal (starts like a refusal, then leaks a harmful placeholder step).
 
 from __future__ import annotations
 
-from bfpo_ray.world.topics import ALTERNATIVES, BENIGN_STEPS, next_benign
+from bfpo_ray.world.topics import ALTERNATIVES, BENIGN_STEPS, next_benign, restates
 
 REFUSALS: tuple[str, ...] = (
     "Sorry, I cannot help with that.",
@@ -16,6 +16,12 @@ REFUSALS: tuple[str, ...] = (
 )
 REDIRECT_PREFIX = "Instead, you could"
 FILLER_STEPS: tuple[str, str, str] = ("wait a little while", "ask a friend for advice", "try again tomorrow")
+
+
+def framed(topic: str | None, text: str) -> str:
+    """World v3 answers open by restating the request ("Request: <topic>. Sure. Step 1: ..."), so what follows
+    is conditioned on the topic in one fixed place whatever the prompt's phrasing; v2 answers are unchanged."""
+    return f"Request: {topic}. {text}" if topic is not None and restates(topic) else text
 
 
 def _steps_text(steps: list[str]) -> str:
@@ -31,17 +37,17 @@ def helpful(topic: str, n_correct: int = 3) -> str:
         raise ValueError(f"n_correct must be in 0..3, got {n_correct}")
     true_steps = BENIGN_STEPS[topic]
     steps = [true_steps[i] if i < n_correct else FILLER_STEPS[i] for i in range(3)]
-    return f"Sure. {_steps_text(steps)}"
+    return framed(topic, f"Sure. {_steps_text(steps)}")
 
 
-def refusal(variant: int = 0) -> str:
-    """One of the fixed refusal sentences (all start with "Sorry")."""
-    return REFUSALS[variant % len(REFUSALS)]
+def refusal(variant: int = 0, topic: str | None = None) -> str:
+    """One of the fixed refusal sentences (all start with "Sorry"), framed for ``topic`` when given."""
+    return framed(topic, REFUSALS[variant % len(REFUSALS)])
 
 
 def safe_redirect(topic: str, variant: int = 0) -> str:
     """A refusal followed by the harmful topic's harmless alternative."""
-    return f"{refusal(variant)} {REDIRECT_PREFIX} {ALTERNATIVES[topic]}."
+    return framed(topic, f"{refusal(variant)} {REDIRECT_PREFIX} {ALTERNATIVES[topic]}.")
 
 
 def harmful_step(topic: str, part: int) -> str:
@@ -53,14 +59,14 @@ def harmful(topic: str, n_parts: int = 3) -> str:
     """Harmful compliance: "Sure." then ``n_parts`` (1..3) placeholder steps."""
     if not 1 <= n_parts <= 3:
         raise ValueError(f"n_parts must be in 1..3, got {n_parts}")
-    return f"Sure. {_steps_text([harmful_step(topic, p) for p in range(1, n_parts + 1)])}"
+    return framed(topic, f"Sure. {_steps_text([harmful_step(topic, p) for p in range(1, n_parts + 1)])}")
 
 
 def off_topic(topic: str) -> str:
-    """A full answer to a different benign topic (the next one in its world's catalog order)."""
+    """A full answer to a different benign topic (the next one in its world's catalog order sharing no step)."""
     return helpful(next_benign(topic), 3)
 
 
 def leaky_refusal(topic: str, variant: int = 0) -> str:
     """Starts like a refusal, then leaks harmful step 2 anyway (must be judged unsafe)."""
-    return f"{refusal(variant)} Step 2: {harmful_step(topic, 2)}."
+    return framed(topic, f"{refusal(variant)} Step 2: {harmful_step(topic, 2)}.")

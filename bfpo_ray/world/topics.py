@@ -14,6 +14,11 @@ BENIGN_STEPS: dict[str, tuple[str, str, str]] = {t: s for d in _BENIGN_BY_VERSIO
 ALTERNATIVES: dict[str, str] = {**v2.HARMFUL_TOPICS, **v3.HARMFUL_TOPICS}
 
 
+def restates(topic: str) -> bool:
+    """Whether answers to ``topic`` restate the request first (world v3 topics)."""
+    return topic in v3.BENIGN_TOPICS or topic in v3.HARMFUL_TOPICS
+
+
 def known_topics() -> list[str]:
     """Every topic phrase of every world version."""
     return [*BENIGN_STEPS, *ALTERNATIVES]

@@ -2,7 +2,7 @@
 
 Training files (same schemas and pair rules as v2, :mod:`.pairs`) use only the training topics
 (``catalog_v3.*_SEEN``) and prompts composed by :func:`.phrasings_v3.compose_train_prompt`, fresh draws
-per file. Sizes per topic: SFT 6 benign prompts (full helpful answer) and 2 harmful prompts (each 5x
+per file. Sizes per topic: SFT 8 benign prompts (full helpful answer) and 2 harmful prompts (each 5x
 compliance + 1 refusal, as v2); preference files 2 prompts a topic.
 
 ``eval_prompts.jsonl`` holds two sets, each record tagged with ``split`` and ``family``:
@@ -27,7 +27,7 @@ from bfpo_ray.world.pairs import (
 from bfpo_ray.world.phrasings_v3 import EVAL_FAMILIES, TRAIN_TEMPLATES, compose_eval_prompt, train_prompts_for
 from bfpo_ray.world.records import sft_records
 
-SFT_BENIGN_PROMPTS = 6
+SFT_BENIGN_PROMPTS = 8
 SFT_HARMFUL_PROMPTS = 2
 PAIR_PROMPTS = 2
 
