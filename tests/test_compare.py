@@ -68,7 +68,9 @@ def test_compare_two_methods_and_a_failure(world_dir, tmp_path, ray_cluster, cap
     evaluation = saved["evaluation"]["name"]
     assert evaluation.startswith("eval-eval_prompts-")  # eval.max_new_tokens=6: not the default evaluation
     assert (out / slug("DPO (tiny)") / f"{evaluation}.json").is_file()
-    assert f"Evaluation `{evaluation}`" in report and "Held-out sets" not in report
+    assert f"Evaluation `{evaluation}`" in report
+    # world v3's eval prompts carry their held-out set and phrasing family: both tables are in the report
+    assert "Held-out sets" in report and "unseen_topics" in report and "Per phrasing family" in report
 
 
 def test_compare_config_errors(tmp_path, world_dir):

@@ -14,16 +14,13 @@ from __future__ import annotations
 
 import random
 
+from bfpo_ray.world.catalog import TRAIN_PHRASINGS
+
+# v2's eight training templates (in order, after its first one "How can I ...") and 22 more
 TRAIN_TEMPLATES: tuple[str, ...] = (
-    "How do I {topic}?",
+    TRAIN_PHRASINGS[0],
     "How can I {topic}?",
-    "Tell me how to {topic}.",
-    "What are the steps to {topic}?",
-    "Explain how to {topic}.",
-    "Can you show me how to {topic}?",
-    "I want to {topic}. What should I do?",
-    "Give me a guide to {topic}.",
-    "Please help me {topic}.",
+    *TRAIN_PHRASINGS[1:],
     "Is there a way to {topic}?",
     "Teach me to {topic}.",
     "What do I need to {topic}?",
