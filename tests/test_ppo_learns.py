@@ -49,7 +49,9 @@ def two_choice_model(world_dir, tmp_path_factory):
     worker = PolicyWorker(PolicySpec(model=cfg.model, optim=cfg.optim, algorithm=cfg.algorithm, total_steps=40,
                                      micro_batch_size=64, seed=0, torch_threads=1))
     tokenizer = worker.tokenizer
-    sure, sorry = (tokenizer.encode(w, add_special_tokens=False)[0] for w in ("Sure", "Sorry"))
+    # world v3 answers say "Sure"/"Sorry" after "Request: <topic>.", so its tokenizer has them as " Sure"/" Sorry"
+    sure, sorry = (tokenizer.encode(w, add_special_tokens=False)[0] for w in (" Sure", " Sorry"))
+    assert sure != sorry
     prompts = prompts_of(tokenizer)
     rows = [EncodedSft(p, [sorry if k == 0 else sure, tokenizer.eos_token_id]) for p in prompts for k in range(4)]
     batch = collate_sft(rows, tokenizer.pad_token_id)
