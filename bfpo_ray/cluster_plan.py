@@ -19,7 +19,7 @@ never be placed, so a driver can fail before ``ray.get`` waits forever.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bfpo_ray.config import ConfigError, RayConfig, RoleConfig, RunConfig
 
@@ -123,7 +123,21 @@ def requests_of(cfg: RunConfig) -> list[Request]:
             out.append(Request("baseline engine", [_role(r)]))
         return out
     roles = {"policy": cfg.policy} if name == "sft" else {"reference": cfg.reference, "policy": cfg.policy}
-    return _offline_requests(roles, cfg.ray.placement_strategy)
+    training = _offline_requests(roles, cfg.ray.placement_strategy)
+    if cfg.online.rounds == 0:
+        return training
+    # online BFPO, every round: generate (engines), then label (scoring actors), then train; one phase each
+    scorers = labelling_actors(cfg)
+    labelling = [Request("labeller", [_role(cfg.reward)] * scorers, 1)] if scorers else []
+    return [Request("rollout", [_role(cfg.rollout)] * cfg.rollout.num_workers, 0), *labelling,
+            *(replace(r, phase=r.phase + 2) for r in training)]
+
+
+def labelling_actors(cfg: RunConfig) -> int:
+    """The actors online BFPO's labelling starts (``reward`` role): one for the reward and/or cost model, one
+    for an HF classifier."""
+    o = cfg.online
+    return int(o.ranker == "reward_model" or o.labeller == "cost_model") + int(o.labeller == "classifier")
 
 
 def _offline_requests(roles: dict[str, RoleConfig], strategy: str) -> list[Request]:

@@ -21,7 +21,10 @@ from omegaconf.errors import OmegaConfBaseException
 ALGORITHMS = ("sft", "bfpo", "dpo", "ipo", "rm", "cm", "ppo")
 PPO_REWARDS = ("bilinear", "linear", "lagrangian")
 WORLD_VERSIONS = ("2", "3")  # the safety world's versions; the last is the default
-SCHEMAS = ("pku_saferlhf", "ultrafeedback", "pair", "sft")
+SCHEMAS = ("pku_saferlhf", "ultrafeedback", "pair", "sft", "prompts")
+LABELLERS = ("cost_model", "keyword", "classifier", "world")  # online BFPO: who labels safety
+RANKERS = ("reward_model", "world")  # online BFPO: who ranks helpfulness
+PAIRINGS = ("best_vs_worst", "all", "per_label")
 
 
 class ConfigError(ValueError):
@@ -242,6 +245,33 @@ class EvalConfig:
 
 
 @dataclass
+class OnlineConfig:
+    """Self-labelled / online BFPO (``algorithm.name: bfpo``, ``rounds`` >= 1): no labelled pairs needed.
+
+    Each of ``rounds`` rounds: the rollout engines (``rollout.*``: backend, workers, sampling) sample
+    ``samples_per_prompt`` responses per prompt of ``data.train`` (only its prompts are read) from the CURRENT
+    policy; ``labeller`` marks each safe or unsafe and ``ranker`` scores its helpfulness; pairs are built per
+    prompt (``pairing``) and written with their provenance to ``rounds/round-<r>/pairs.jsonl``; then BFPO trains
+    ``trainer.max_steps`` steps on them (a full offline run per round, its own checkpoints). ``rounds: 1`` is
+    self-labelled BFPO; more rounds are online BFPO.
+
+    labeller: ``cost_model`` (``reward.cost_model``, cost > 0 unsafe), ``keyword`` (refusal phrases: safe only
+    when it refuses), ``classifier`` (HF classifier at ``labeller_path``, ``eval.judge_unsafe_label`` and
+    ``eval.judge_template``), ``world`` (the world's oracle: an upper-bound control, never a real labeller).
+    ranker: ``reward_model`` (``reward.reward_model``) or ``world`` (the oracle's helpfulness: a control).
+    """
+
+    rounds: int = 0  # 0: off (data.train holds labelled pairs)
+    samples_per_prompt: int = 4
+    pairing: str = "best_vs_worst"  # best_vs_worst | all | per_label (one pair per (s_w, s_l) combination)
+    tie_margin: float = 0.0  # pairs whose ranker scores differ by <= this are ties, dropped and counted
+    labeller: str = "cost_model"
+    labeller_path: str | None = None  # classifier only
+    ranker: str = "reward_model"
+    reference: str = "fixed"  # fixed: the starting model every round | refresh: each round's starting policy
+
+
+@dataclass
 class RunConfig:
     """Everything one ``bfpo-ray train`` run needs."""
 
@@ -259,6 +289,7 @@ class RunConfig:
     ray: RayConfig = field(default_factory=RayConfig)
     world: WorldConfig = field(default_factory=WorldConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    online: OnlineConfig = field(default_factory=OnlineConfig)
 
 
 def _known_keys(schema: type, prefix: str = "") -> list[str]:

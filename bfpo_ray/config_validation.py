@@ -7,7 +7,18 @@ import math
 import re
 from dataclasses import fields
 
-from bfpo_ray.config import ALGORITHMS, PPO_REWARDS, SCHEMAS, WORLD_VERSIONS, ConfigError, RoleConfig, RunConfig
+from bfpo_ray.config import (
+    ALGORITHMS,
+    LABELLERS,
+    PAIRINGS,
+    PPO_REWARDS,
+    RANKERS,
+    SCHEMAS,
+    WORLD_VERSIONS,
+    ConfigError,
+    RoleConfig,
+    RunConfig,
+)
 
 
 def _require(ok: bool, key: str, message: str) -> None:
@@ -70,8 +81,12 @@ def validate(cfg: RunConfig) -> None:
         _require(not d.buffer, "data.buffer", "sft takes no buffer")
     elif a.name == "ppo":
         _validate_ppo(cfg)
+    elif cfg.online.rounds > 0:
+        _validate_online(cfg)
     else:
-        _require(all(s.schema != "sft" for s in d.train), "data.train", f"{a.name} needs preference pairs")
+        _require(all(s.schema not in ("sft", "prompts") for s in d.train), "data.train",
+                 f"{a.name} needs preference pairs (prompts alone: online.rounds >= 1 labels the policy's responses)")
+    _require(all(s.schema != "prompts" for s in d.buffer), "data.buffer", "needs preference pairs, not prompts")
     if a.name in ("rm", "cm"):
         _require(0 < a.heldout_fraction < 1, "algorithm.heldout_fraction", "must be in (0, 1)")
         _require(not d.buffer, "data.buffer", f"{a.name} takes no buffer")
@@ -129,6 +144,31 @@ def _validate_ppo(cfg: RunConfig) -> None:
     for role in ("policy", "reference", "rollout", "reward", "critic"):
         _require(not getattr(cfg, role).colocate_with, f"{role}.colocate_with",
                  "ppo's actors are all alive at once, so they cannot take turns on shared bundles")
+
+
+def _validate_online(cfg: RunConfig) -> None:
+    """Self-labelled / online BFPO: prompts from ``data.train`` (any schema), labels from the labeller and ranker."""
+    o, r = cfg.online, cfg.rollout
+    _require(cfg.algorithm.name == "bfpo", "online.rounds", f"labels pairs for bfpo, not {cfg.algorithm.name}")
+    _require(o.samples_per_prompt >= 2, "online.samples_per_prompt", "must be at least 2 (a pair needs two responses)")
+    _require(o.pairing in PAIRINGS, "online.pairing", f"must be one of {', '.join(PAIRINGS)}, got '{o.pairing}'")
+    _require(o.tie_margin >= 0, "online.tie_margin", "must be >= 0")
+    _require(o.labeller in LABELLERS, "online.labeller", f"must be one of {', '.join(LABELLERS)}, got '{o.labeller}'")
+    _require(o.ranker in RANKERS, "online.ranker", f"must be one of {', '.join(RANKERS)}, got '{o.ranker}'")
+    _require(o.reference in ("fixed", "refresh"), "online.reference",
+             f"must be 'fixed' or 'refresh', got '{o.reference}'")
+    _require(o.labeller != "cost_model" or bool(cfg.reward.cost_model), "reward.cost_model",
+             "online.labeller=cost_model labels safety with it: set its directory")
+    _require(o.ranker != "reward_model" or bool(cfg.reward.reward_model), "reward.reward_model",
+             "online.ranker=reward_model ranks helpfulness with it: set its directory")
+    _require(o.labeller != "classifier" or bool(o.labeller_path), "online.labeller_path",
+             "online.labeller=classifier needs the classifier's directory")
+    _require(r.backend in ("hf", "vllm"), "rollout.backend", "must be 'hf' or 'vllm'")
+    _require(r.temperature > 0 and 0 < r.top_p <= 1, "rollout.temperature",
+             "must be positive, with rollout.top_p in (0, 1] (responses are sampled)")
+    _require(r.max_new_tokens >= 1, "rollout.max_new_tokens", "must be at least 1")
+    _require(cfg.trainer.resume in ("none", "auto"), "trainer.resume",
+             "online runs resume with 'auto' (each round resumes from its own newest checkpoint)")
 
 
 def _validate_cluster(cfg: RunConfig) -> None:

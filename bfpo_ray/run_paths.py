@@ -21,7 +21,7 @@ from bfpo_ray.config import ConfigError, RunConfig
 #: (section, field) pairs that name local inputs when they exist
 INPUTS = (("model", "path"), ("model", "tokenizer_path"), ("reward", "reward_model"), ("reward", "cost_model"),
           ("critic", "path"), ("eval", "prompts"), ("eval", "judge_path"), ("eval", "reward_model"),
-          ("eval", "baseline_model"))
+          ("eval", "baseline_model"), ("online", "labeller_path"))
 #: (section, field) pairs the run writes
 OUTPUTS = (("trainer", "output_dir"), ("data", "cache_dir"), ("world", "dir"))
 

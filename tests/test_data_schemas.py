@@ -167,9 +167,9 @@ def test_every_validation_error_names_file_and_record(tmp_path: Path, schema: st
 
 
 def test_unknown_schema_lists_valid_ones() -> None:
-    with pytest.raises(DataError, match="unknown data schema 'hh'.*pku_saferlhf, ultrafeedback, pair, sft"):
+    with pytest.raises(DataError, match="unknown data schema 'hh'.*pku_saferlhf, ultrafeedback, pair, sft, prompts"):
         get_converter("hh")
-    assert SCHEMAS == ("pku_saferlhf", "ultrafeedback", "pair", "sft")
+    assert SCHEMAS == ("pku_saferlhf", "ultrafeedback", "pair", "sft", "prompts")
 
 
 @pytest.mark.parametrize(("schema", "preference"), [("pku_saferlhf", "harmless"), ("pair", "safer")])

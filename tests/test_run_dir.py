@@ -116,3 +116,32 @@ def test_output_dir_that_is_a_file_is_refused(tmp_path):
     (tmp_path / "run").write_text("not a directory")
     with pytest.raises(ConfigError, match=r"trainer.output_dir': .*run is a file, not a directory"):
         check_run_dir(cfg_for(tmp_path / "run"))
+
+
+def saved_before_a_setting_existed(out, cfg, section="online"):
+    """``finished_run``, its config.yaml written without ``section`` (as a framework without it saved it)."""
+    finished_run(out, cfg)
+    text = (out / "config.yaml").read_text()
+    head, _, tail = text.partition(f"{section}:\n")
+    tail = "".join(line + "\n" for line in tail.splitlines() if not line.startswith("  "))
+    (out / "config.yaml").write_text(head + tail)
+    assert f"{section}:" not in (out / "config.yaml").read_text()
+
+
+def test_a_run_saved_before_a_new_setting_resumes_when_the_setting_is_at_its_default(tmp_path):
+    out = tmp_path / "run"
+    saved_before_a_setting_existed(out, cfg_for(out))
+    assert check_run_dir(cfg_for(out, **{"trainer.resume": "auto"})).name == "step-00000002"
+    with pytest.raises(ConfigError, match=r"online.rounds 0 -> 2"):  # a changed new setting is a difference
+        check_run_dir(cfg_for(out, **{"trainer.resume": "auto", "online.rounds": 2, "reward.reward_model": "r",
+                                      "reward.cost_model": "c"}))
+
+
+def test_compare_reuses_a_finished_run_saved_before_a_new_setting(tmp_path):
+    from bfpo_ray.compare.runner import _finished
+
+    out = tmp_path / "run"
+    saved_before_a_setting_existed(out, cfg_for(out))
+    (out / "usage.json").write_text("{}")
+    assert _finished(cfg_for(out))
+    assert not _finished(cfg_for(out, **{"optim.lr": 0.5}))

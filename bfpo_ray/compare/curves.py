@@ -70,13 +70,20 @@ def flops_at(rows: list[dict[str, Any]], step: int, steps: int, total: float) ->
 
 
 def curve_points(cfg: RunConfig, eval_points: int) -> list[CurvePoint]:
-    """The run's evenly spaced checkpoints (when ``eval_points`` > 1) and its final weights, oldest first."""
+    """The run's evenly spaced checkpoints (when ``eval_points`` > 1) and its final weights, oldest first; for
+    online BFPO, the end of every round whatever ``eval_points`` (``step`` = rounds done)."""
     run_dir = Path(cfg.trainer.output_dir)
     rows = read_metrics(run_dir) if (run_dir / "metrics.jsonl").is_file() else []
     usage = load_usage(run_dir)
     total = usage.flops if usage is not None else 0.0
     steps = max((int(r["step"]) for r in rows), default=0)
     points = []
+    if cfg.online.rounds > 0:
+        from bfpo_ray.drivers.online import round_policy
+
+        points = [CurvePoint(int(r["step"]), steps, str(round_policy(run_dir, int(r["step"]) - 1)),
+                             float(r[FLOPS_KEY]), "logged") for r in rows if int(r["step"]) < steps]
+        return [*points, CurvePoint(steps, steps, str(run_dir), total, "usage.json")]
     if eval_points > 1 and steps:
         found = dict(list_checkpoints(checkpoints_dir(cfg)))
         for step in save_point_steps(steps, eval_points - 1):

@@ -10,6 +10,7 @@ from typing import Any
 from bfpo_ray.compare.aggregate import method_rows
 from bfpo_ray.compare.config import CompareConfig
 from bfpo_ray.compare.headline import Headline, compute_headline
+from bfpo_ray.compare.labels import label_source
 from bfpo_ray.compare.plots import curves_plot, flops_plot, pareto_plot
 from bfpo_ray.compare.stages import needed_stages
 from bfpo_ray.compare.tables import curve_table, family_table, method_table, seed_table, split_table, stage_table
@@ -78,6 +79,14 @@ def _breakdown_sections(rows: list[dict[str, Any]]) -> list[str]:
     return text
 
 
+def _label_lines(results: list) -> list[str]:
+    """One line per method (its first run's config): labelled pairs, self-labelled answers or rewards."""
+    first = {}
+    for r in results:
+        first.setdefault(r.name, r.run_dir)
+    return [f"- **{name}**: {label_source(run_dir)}" for name, run_dir in first.items()]
+
+
 def write_report(compare: CompareConfig, results: list, stage_costs: dict[str, dict[str, Any]],
                  wall_seconds: float, evaluation: dict[str, Any], anchor: str | None = None) -> Path:
     """report.json, report.md, pareto.png, flops.png and curves.png under ``compare.output_dir``.
@@ -118,6 +127,10 @@ def write_report(compare: CompareConfig, results: list, stage_costs: dict[str, d
         method_table(rows),
         "",
         *_breakdown_sections(rows),
+        "## Where each method's training signal comes from",
+        "",
+        *_label_lines(results),
+        "",
         stage_table(stage_costs) if stage_costs else "No shared stages.",
         "",
         f"## Compute curves ({compare.eval_points} evaluated point{'s' if compare.eval_points > 1 else ''} per run)",

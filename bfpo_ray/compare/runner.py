@@ -21,11 +21,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from omegaconf import OmegaConf
+
 from bfpo_ray.compare.config import CompareConfig, MethodConfig, slug
 from bfpo_ray.compare.curves import CurvePoint, curve_overrides, curve_points
 from bfpo_ray.compare.stages import stage_of_model
 from bfpo_ray.config import RayConfig, RunConfig, load_config, to_yaml
 from bfpo_ray.drivers import train_by_algorithm
+from bfpo_ray.drivers.run_dir import with_defaults
 from bfpo_ray.eval.actors import EvalActors
 from bfpo_ray.eval.naming import check_name_free, eval_settings, evaluation_name
 from bfpo_ray.eval.run import evaluate_run
@@ -52,9 +55,13 @@ class MethodResult:
 
 
 def _finished(cfg: RunConfig) -> bool:
+    """Whether ``cfg``'s output dir holds a finished run of the same resolved config. A setting added to the
+    framework after the run was saved counts as equal when this run leaves it at its default."""
     out = Path(cfg.trainer.output_dir)
     saved = out / "config.yaml"
-    return (out / "usage.json").is_file() and saved.is_file() and saved.read_text() == to_yaml(cfg)
+    if not ((out / "usage.json").is_file() and saved.is_file()):
+        return False
+    return OmegaConf.to_yaml(with_defaults(OmegaConf.load(saved))) == to_yaml(cfg)
 
 
 def _run_config(path: str, compare: CompareConfig, output_dir: Path, overrides: list[str]) -> RunConfig:

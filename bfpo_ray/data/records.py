@@ -46,6 +46,15 @@ class SftRecord:
         return hash((messages_key(self.prompt), self.response, self.origin))
 
 
+@dataclass(frozen=True)
+class PromptRecord:
+    """A prompt alone (schema ``prompts``): ``tags`` are kept for reporting only and never used as labels."""
+
+    prompt: tuple[Message, ...]
+    tags: tuple[tuple[str, str | int | float | bool], ...]
+    origin: str
+
+
 @dataclass
 class LoadedSource:
     """The validated records of one data source plus what loading dropped and why.
@@ -56,7 +65,7 @@ class LoadedSource:
     """
 
     name: str
-    records: list[PairRecord | SftRecord]
+    records: list[PairRecord | SftRecord | PromptRecord]
     total: int
     dropped: int
     contradictions: int

@@ -1,7 +1,8 @@
 """Record converters: raw rows of each supported schema -> validated PairRecord / SftRecord.
 
 Every problem raises a one-line DataError naming the source, the record index and the field.
-Schemas: ``pku_saferlhf``, ``ultrafeedback``, ``pair`` (generic), ``sft``.
+Schemas: ``pku_saferlhf``, ``ultrafeedback``, ``pair`` (generic), ``sft``, ``prompts`` (a prompt and
+optional ``tags``: a mapping of strings, numbers or booleans, for reporting only).
 """
 
 from __future__ import annotations
@@ -10,14 +11,14 @@ from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
 from bfpo_ray.data.errors import DataError, record_error
-from bfpo_ray.data.records import Message, PairRecord, SftRecord
+from bfpo_ray.data.records import Message, PairRecord, PromptRecord, SftRecord
 
 ROLES = ("system", "user", "assistant")
 PREFERENCES = ("helpful", "safer")
 
 _MISSING: Any = object()
 
-Converter = Callable[[Any, str, int], "PairRecord | SftRecord"]
+Converter = Callable[[Any, str, int], "PairRecord | SftRecord | PromptRecord"]
 
 
 def _show(value: Any) -> str:
@@ -158,17 +159,28 @@ def _sft(row: _Row, preference: str) -> SftRecord:
     return SftRecord(row.prompt("prompt"), row.text("response"), row.origin)
 
 
-_CONVERTERS: dict[str, Callable[[_Row, str], PairRecord | SftRecord]] = {
+def _prompts(row: _Row, preference: str) -> PromptRecord:
+    tags = row.row.get("tags") or {}
+    if not isinstance(tags, Mapping):
+        row.fail(f"field 'tags' must be a mapping, got {_show(tags)}", "wrong_type")
+    for key, value in tags.items():
+        if not isinstance(value, str | int | float | bool):
+            row.fail(f"field 'tags.{key}' must be a string, number or boolean, got {_show(value)}", "wrong_type")
+    return PromptRecord(row.prompt("prompt"), tuple(sorted((str(k), v) for k, v in tags.items())), row.origin)
+
+
+_CONVERTERS: dict[str, Callable[[_Row, str], PairRecord | SftRecord | PromptRecord]] = {
     "pku_saferlhf": _pku,
     "ultrafeedback": _ultrafeedback,
     "pair": _pair,
     "sft": _sft,
+    "prompts": _prompts,
 }
 SCHEMAS = tuple(_CONVERTERS)
 
 
 def get_converter(schema: str, preference: str = "helpful") -> Converter:
-    """Return ``convert(row, source, index) -> PairRecord | SftRecord`` for ``schema``.
+    """Return ``convert(row, source, index) -> PairRecord | SftRecord | PromptRecord`` for ``schema``.
 
     ``preference`` picks the chosen response of ``pku_saferlhf`` rows: ``"helpful"`` (the
     ``better_response_id``) or ``"safer"`` (the ``safer_response_id``); other schemas take only
@@ -182,7 +194,7 @@ def get_converter(schema: str, preference: str = "helpful") -> Converter:
                         "bad_option")
     convert = _CONVERTERS[schema]
 
-    def converter(row: Any, source: str, index: int) -> PairRecord | SftRecord:
+    def converter(row: Any, source: str, index: int) -> PairRecord | SftRecord | PromptRecord:
         return convert(_Row(row, source, index), preference)
 
     return converter

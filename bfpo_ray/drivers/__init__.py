@@ -25,6 +25,8 @@ def train_by_algorithm(cfg: RunConfig) -> Path:
         from bfpo_ray.drivers.setup import start_checks
 
         start_checks(cfg)  # the offline and rm/cm drivers run these checks themselves
+    elif cfg.online.rounds > 0:
+        from bfpo_ray.drivers.online import train
     elif cfg.algorithm.name in ("rm", "cm"):
         from bfpo_ray.drivers.scalar import train
     else:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from actors.group import Placements, PolicyGroup, ReferenceGroup
 from bfpo_ray.checkpoint import latest_checkpoint, step_dir
-from bfpo_ray.config import RunConfig
+from bfpo_ray.config import ModelConfig, RunConfig
 from bfpo_ray.data.prepare import EncodedSet, encode_sources
 from bfpo_ray.data.schedule import BatchSchedule
 from bfpo_ray.data.tokenize import ChatEncoder, pad_id_of
@@ -59,8 +59,11 @@ class Stream:
         return attach_reference(batch, self.reference, indices) if self.reference is not None else batch
 
 
-def train(cfg: RunConfig) -> Path:
-    """Run one offline training job; returns the run directory holding the final HF checkpoint."""
+def train(cfg: RunConfig, reference: ModelConfig | None = None) -> Path:
+    """Run one offline training job; returns the run directory holding the final HF checkpoint.
+
+    ``reference``: the frozen reference model of DPO/IPO/BFPO; None: the model training starts from
+    (``model``). Online BFPO's later rounds pass the first round's start to keep one reference."""
     began = time.perf_counter()
     start_checks(cfg)  # models, resume checkpoint, output dir: before anything heavy
     tokenizer = load_tokenizer(cfg.model)
@@ -69,7 +72,8 @@ def train(cfg: RunConfig) -> Path:
     out = prepare_run_dir(cfg)
     steps = total_steps(cfg, streams[0].schedule.steps_per_epoch)
     with ray_session(cfg.ray):
-        done = with_recovery(cfg, lambda resume: attempt(cfg, streams, pad_id, steps, resume, began))
+        done = with_recovery(cfg, lambda resume: attempt(cfg, streams, pad_id, steps, resume, began,
+                                                                 reference or cfg.model))
     if done < steps:
         log.info("exiting after step %d of %d (trainer.exit_after_steps); resume with trainer.resume=auto",
                  done, steps)
@@ -79,7 +83,7 @@ def train(cfg: RunConfig) -> Path:
 
 
 def attempt(cfg: RunConfig, streams: list[Stream], pad_id: int, steps: int, resume: Path | None,
-            began: float) -> int:
+            began: float, reference: ModelConfig) -> int:
     """Build the actor groups, resume, train, save; the steps done. The actors go away whatever happens."""
     out = Path(cfg.trainer.output_dir)
     roles = {"policy": cfg.policy} if cfg.algorithm.name == "sft" else {"policy": cfg.policy,
@@ -88,7 +92,7 @@ def attempt(cfg: RunConfig, streams: list[Stream], pad_id: int, steps: int, resu
     try:
         usage = Usage()
         if cfg.algorithm.name != "sft":
-            attach_reference_logps(cfg, streams, pad_id, placements, usage)
+            attach_reference_logps(cfg, reference, streams, pad_id, placements, usage)
         policy = PolicyGroup(policy_spec(cfg, steps), cfg.policy, placements.get("policy"))
         info = policy.describe()
         log.info("policy: %s", info)
@@ -121,15 +125,15 @@ def load_streams(cfg: RunConfig, tokenizer) -> list[Stream]:
     return streams
 
 
-def attach_reference_logps(cfg: RunConfig, streams: list[Stream], pad_id: int, placements: Placements,
-                           usage: Usage) -> None:
-    """Reference log-probs for every pair of every stream, from the cache or the reference group.
+def attach_reference_logps(cfg: RunConfig, model: ModelConfig, streams: list[Stream], pad_id: int,
+                           placements: Placements, usage: Usage) -> None:
+    """Reference log-probs (of ``model``) for every pair of every stream, from the cache or the reference group.
 
     ``usage`` counts the reference forward tokens even on a cache hit (the method needs them;
     a cache only moves the cost), and notes the hit.
     """
     began = time.perf_counter()
-    reference = ReferenceGroup(cfg.model, cfg.reference, placements.get("reference"))
+    reference = ReferenceGroup(model, cfg.reference, placements.get("reference"))
     fingerprint = reference.fingerprint()
     for stream in streams:
         start = time.perf_counter()

@@ -31,7 +31,7 @@ import ray
 import torch
 
 from bfpo_ray.config import RunConfig
-from bfpo_ray.data.prepare import encode_sources
+from bfpo_ray.data.prompts import load_prompts as distinct_prompts
 from bfpo_ray.data.schedule import BatchSchedule
 from bfpo_ray.data.tokenize import ChatEncoder, EncodedSft, collate_sft, pad_id_of
 from bfpo_ray.drivers.ppo_actors import Actors, check_scorer_tokenizers, count_tokens, record_usage, spawn_actors
@@ -278,9 +278,6 @@ def judged(prompts: list[str], responses: list[str]) -> dict[str, float]:
 def load_prompts(cfg: RunConfig, tokenizer) -> list[list[int]]:
     """The distinct prompts (token ids, chat template applied) of ``data.train``, in first-seen order."""
     encoder = ChatEncoder(tokenizer, cfg.data.max_length, cfg.data.max_prompt_length)
-    data = encode_sources(cfg.data.train, cfg.data, encoder, cfg.trainer.seed)
-    seen: dict[tuple[int, ...], None] = {}
-    for ex in data.examples:
-        seen.setdefault(tuple(ex.prompt_ids), None)
-    log.info("ppo: %d distinct prompts", len(seen))
-    return [list(p) for p in seen]
+    prompts = distinct_prompts(cfg.data.train, cfg.data, encoder, cfg.trainer.seed)
+    log.info("ppo: %d distinct prompts", len(prompts))
+    return [p.ids for p in prompts]

@@ -85,5 +85,10 @@ def check_train_inputs(cfg: RunConfig) -> None:
             check_model_dir("reward.reward_model", cfg.reward.reward_model)
             check_model_dir("reward.cost_model", cfg.reward.cost_model)
         check_model_dir("critic.path", cfg.critic.path, required=False)
+    if cfg.online.rounds > 0:
+        o = cfg.online
+        check_model_dir("reward.reward_model", cfg.reward.reward_model, required=o.ranker == "reward_model")
+        check_model_dir("reward.cost_model", cfg.reward.cost_model, required=o.labeller == "cost_model")
+        check_model_dir("online.labeller_path", o.labeller_path, required=o.labeller == "classifier")
     check_output_dir(cfg)
     resolve_resume(cfg)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from bfpo_ray.checkpoint import latest_checkpoint, remove_stale, verify_directory
 from bfpo_ray.config import ConfigError, RunConfig, as_container, to_yaml
@@ -75,10 +76,20 @@ def fingerprint_diff(saved: dict[str, Any], current: dict[str, Any], allowed: li
 
 
 def _saved_fingerprint(run_dir: Path) -> dict[str, Any] | None:
+    """The fingerprint of the run saved in ``run_dir``, with the defaults of settings added since it was saved."""
     saved = run_dir / "config.yaml"
     if not saved.is_file():
         return None
-    return fingerprint(OmegaConf.to_container(OmegaConf.load(saved), resolve=True))  # type: ignore[arg-type]
+    return fingerprint(as_container(with_defaults(OmegaConf.load(saved))))
+
+
+def with_defaults(saved: Any) -> Any:
+    """A saved config merged onto today's defaults (a setting it predates gets its default); as it is when it
+    names a key that no longer exists."""
+    try:
+        return OmegaConf.merge(OmegaConf.structured(RunConfig), saved)
+    except OmegaConfBaseException:
+        return saved
 
 
 def resolve_resume(cfg: RunConfig) -> Path | None:
