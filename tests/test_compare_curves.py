@@ -62,6 +62,20 @@ def test_curve_without_a_checkpoint_keeps_the_points_it_has(tmp_path):
                                                           for s in (4, 7)]
 
 
+def test_an_online_run_is_evaluated_at_the_end_of_every_round(tmp_path):
+    run = tmp_path / "online"
+    run.mkdir()
+    rows = [{"step": r, "round": r, "cumulative_flops": 1000.0 * r} for r in (1, 2, 3)]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (run / "usage.json").write_text(json.dumps({"parameters": 10, "trained_tokens": 50}))  # 6 * 10 * 50 = 3000
+    cfg = load_config("configs/world/bfpo_self.yaml", [f"trainer.output_dir={run}", "online.rounds=3"])
+    points = curve_points(cfg, 1)  # rounds are the points whatever eval_points
+    assert [(p.step, p.steps, p.flops, p.flops_source) for p in points] == \
+        [(1, 3, 1000.0, "logged"), (2, 3, 2000.0, "logged"), (3, 3, 3000.0, "usage.json")]
+    assert [p.model for p in points] == [str(run / "rounds" / "round-00" / "policy"),
+                                         str(run / "rounds" / "round-01" / "policy"), str(run)]
+
+
 def test_flops_at_interpolates_unlogged_steps_and_falls_back_to_linear_in_steps():
     rows = [{"step": 5, "cumulative_flops": 1000.0}, {"step": 10, "cumulative_flops": 3000.0}]
     assert flops_at(rows, 10, 10, 9.0) == (3000.0, "logged")

@@ -73,3 +73,10 @@ def test_best_vs_worst_is_degenerate_when_best_and_worst_tie():
 def test_unknown_pairing_is_refused():
     with pytest.raises(ValueError, match="pairing must be one of"):
         build_pairs(FOUR, "random")
+
+
+def test_empty_responses_are_dropped_and_counted():
+    responses = [Labelled("", True, 9.0), Labelled("  ", False, 5.0), Labelled("a", True, 1.0),
+                 Labelled("b", True, 0.0)]
+    pairs, dropped = build_pairs(responses, "all")
+    assert pairs == [Pair(2, 3)] and dropped == {"empty": 2}

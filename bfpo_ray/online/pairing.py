@@ -9,9 +9,10 @@ more helpful one; its safety labels travel with it), and needs h_w - h_l > ``tie
 - ``per_label``: for each label combination (s_w, s_l) in {(1,1), (1,0), (0,1), (0,0)}, the pair of that
   combination with the largest score gap (up to four pairs, one per combination present).
 
-Responses whose text repeats an earlier one of the same prompt are dropped first (identical texts are no
-preference). What is dropped is counted: ``duplicates`` (repeated texts), ``ties`` (pairs within the margin),
-``degenerate`` (prompts left with no pair: fewer than two distinct texts, or all scores tied).
+Empty responses and those whose text repeats an earlier one of the same prompt are dropped first (an empty
+text is no answer to learn from, identical texts are no preference). What is dropped is counted: ``empty``,
+``duplicates`` (repeated texts), ``ties`` (pairs within the margin), ``degenerate`` (prompts left with no
+pair: fewer than two distinct texts, or all scores tied).
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ def build_pairs(responses: list[Labelled], pairing: str, tie_margin: float = 0.0
     texts: set[str] = set()
     for i, response in enumerate(responses):
         key = response.text.strip()
+        if not key:
+            dropped["empty"] += 1
+            continue
         if key in texts:
             dropped["duplicates"] += 1
             continue
