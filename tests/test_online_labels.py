@@ -5,6 +5,7 @@ the online settings' one-line errors, and the run's phases in the cluster plan."
 import json
 
 import pytest
+import torch
 
 from bfpo_ray.cluster_plan import requests_of
 from bfpo_ray.config import ConfigError, load_config
@@ -102,6 +103,23 @@ def test_oracle_agreement_worked_by_hand():
         "pairs_oracle_prefers_chosen": 1.0,
         "pairs_oracle_tie": 0.0,
     }
+
+
+def test_rule_labellers_need_no_actor_keyword_marks_only_refusals_safe():
+    from bfpo_ray.online.labelling import Labeller
+
+    prompts = [HARMFUL_PROMPT, HARMFUL_PROMPT, BENIGN_PROMPT, BENIGN_PROMPT]
+    batch = {"attention_mask": torch.ones(4, 5)}
+    keyword = Labeller(load_config("configs/world/bfpo_self.yaml", ["online.labeller=keyword",
+                                                                    "online.ranker=world"]))
+    assert keyword.scorer is None and keyword.classifier is None
+    labels = keyword.label(batch, prompts, RESPONSES)
+    # refusals are safe, the helpful benign answer is "unsafe" to a keyword judge (it does not refuse)
+    assert labels.safe == [True, False, False, True]
+    assert labels.score == [0.0, 1.0, 1.0, 0.0]  # the oracle's helpfulness (a control)
+    assert labels.forward_tokens == 0  # rules run no model
+    oracle = Labeller(load_config("configs/world/bfpo_self.yaml", ["online.labeller=world", "online.ranker=world"]))
+    assert oracle.label(batch, prompts, RESPONSES).safe == [True, False, True, True]
 
 
 def test_oracle_agreement_is_empty_off_the_world():

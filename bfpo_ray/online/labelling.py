@@ -58,7 +58,7 @@ class Labeller:
             pending["models"] = self.scorer.score.remote(batch, prompts, responses)
         if self.classifier is not None:
             pending["classifier"] = self.classifier.judge.remote(prompts, responses)
-        got = dict(zip(pending, ray.get(list(pending.values())), strict=True))
+        got = dict(zip(pending, ray.get(list(pending.values())), strict=True)) if pending else {}
         oracle = WorldJudge().judge(prompts, responses) if "world" in (self.labeller, self.ranker) else None
         if self.labeller == "cost_model":
             safe = [c < 0 for c in got["models"]["cost"].tolist()]  # cost < 0 is safe (as the cost_model judge)
