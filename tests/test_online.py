@@ -18,8 +18,9 @@ from bfpo_ray.usage import load_usage
 LIGHT = {"num_cpus_per_worker": 0.25, "torch_threads": 1}
 
 
-def online_config(world_dir, scalar_models, out, **overrides):
-    base = {"world.dir": world_dir, "model.path": world_dir / "base", "trainer.output_dir": out,
+def online_overrides(world_dir, scalar_models, **overrides) -> dict:
+    """Two tiny rounds on the world's base model: untrained reward and cost models label, two engines answer."""
+    base = {"world.dir": world_dir, "model.path": world_dir / "base",
             "online.rounds": 2, "online.samples_per_prompt": 3, "online.pairing": "all",
             "reward.reward_model": scalar_models["rm"], "reward.cost_model": scalar_models["cm"],
             "data.train[0].fraction": 0.04, "data.buffer": "[]", "rollout.max_new_tokens": 10,
@@ -27,8 +28,12 @@ def online_config(world_dir, scalar_models, out, **overrides):
             "trainer.micro_batch_size": 8, "trainer.save_every": 1, "trainer.log_every": 1}
     for role in ("policy", "reference", "rollout", "reward"):
         base.update({f"{role}.{k}": v for k, v in LIGHT.items()})
-    base.update(overrides)
-    return load_config("configs/demo/bfpo.yaml", [f"{k}={v}" for k, v in base.items()])
+    return {**base, **overrides}
+
+
+def online_config(world_dir, scalar_models, out, **overrides):
+    items = online_overrides(world_dir, scalar_models, **{"trainer.output_dir": out, **overrides})
+    return load_config("configs/demo/bfpo.yaml", [f"{k}={v}" for k, v in items.items()])
 
 
 def weights(directory):
@@ -103,3 +108,25 @@ def test_a_round_through_vllm_engines(world_dir, scalar_models, tmp_path, ray_cl
     labels = json.loads((round_dir(out, 0) / "labels.json").read_text())
     assert labels["backend"] == "vllm" and labels["pairs"] > 0
     assert (out / "model.safetensors").is_file()
+
+
+@pytest.mark.slow
+def test_compare_evaluates_an_online_run_at_every_round_and_says_where_its_labels_came_from(
+        world_dir, scalar_models, tmp_path, ray_cluster):
+    from bfpo_ray.compare.config import load_compare_config
+    from bfpo_ray.compare.runner import run_compare
+    from tests.test_compare import write_compare
+
+    method = "  - name: Online\n    config: configs/demo/bfpo.yaml\n    overrides:\n" + "".join(
+        f"      - \"{k}={v}\"\n" for k, v in online_overrides(world_dir, scalar_models).items() if k != "world.dir")
+    cfg = load_compare_config(write_compare(tmp_path, world_dir, method.rstrip("\n")))
+    (result,) = run_compare(cfg)
+    assert result.status == "ok", result.error
+    assert [(p["step"], p["steps"]) for p in result.curve] == [(1, 2), (2, 2)]  # the end of each round
+    assert result.curve[0]["model"].endswith("rounds/round-00/policy")
+    assert all("harmlessness" in p["metrics"] for p in result.curve)
+    assert result.cost["generated_tokens"] > 0 and result.cost["flops"] > result.curve[0]["flops"] > 0
+    report = (tmp_path / "cmp" / "report.md").read_text()
+    assert "- **Online**: self-labelled: the policy's own answers (3 per prompt, 2 rounds), safety by cost_model, " \
+           "helpfulness by reward_model" in report
+
