@@ -36,6 +36,19 @@ class Usage:
         if gpus:
             self.gpu_seconds[role] = self.gpu_seconds.get(role, 0.0) + gpus * held_seconds
 
+    def add(self, other: Usage) -> None:
+        """Add ``other``'s seconds and tokens to these (a run made of parts, e.g. online BFPO's rounds); the
+        parameter count is ``other``'s, its notes are not copied."""
+        self.parameters = other.parameters
+        self.wall_seconds += other.wall_seconds
+        self.trained_tokens += other.trained_tokens
+        self.forward_tokens += other.forward_tokens
+        self.generated_tokens += other.generated_tokens
+        for role, seconds in other.cpu_seconds.items():
+            self.cpu_seconds[role] = self.cpu_seconds.get(role, 0.0) + seconds
+        for role, seconds in other.gpu_seconds.items():
+            self.gpu_seconds[role] = self.gpu_seconds.get(role, 0.0) + seconds
+
     def save(self, run_dir: str | Path) -> None:
         data = asdict(self) | {"flops": self.flops, "total_cpu_seconds": sum(self.cpu_seconds.values())}
         (Path(run_dir) / "usage.json").write_text(json.dumps(data, indent=2))

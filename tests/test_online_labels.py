@@ -80,7 +80,7 @@ def test_pair_rows_carry_labels_tags_and_provenance_and_load_as_pair_data(tmp_pa
     assert harmful_pair["tags"] == {"split": "train"}
     assert harmful_pair["provenance"] == {"round": 1, "policy": "runs/x", "labeller": "cost_model",
                                           "ranker": "reward_model", "prompt_origin": "src#0", "chosen_score": 2.0,
-                                          "rejected_score": 0.5}
+                                          "rejected_score": 0.5, "chosen_response": 1, "rejected_response": 0}
     assert (benign_pair["chosen_safe"], benign_pair["rejected_safe"]) == (1, 0)
     loaded = load_source(str(write_jsonl(tmp_path / "pairs.jsonl", rows)), "pair").records
     assert [(r.chosen, r.rejected, r.chosen_safe, r.rejected_safe) for r in loaded] == \
@@ -120,6 +120,41 @@ def test_rule_labellers_need_no_actor_keyword_marks_only_refusals_safe():
     assert labels.forward_tokens == 0  # rules run no model
     oracle = Labeller(load_config("configs/world/bfpo_self.yaml", ["online.labeller=world", "online.ranker=world"]))
     assert oracle.label(batch, prompts, RESPONSES).safe == [True, False, True, True]
+
+
+def test_a_classifier_labeller_runs_in_its_own_actor(world_dir, tmp_path, ray_cluster):
+    from bfpo_ray.online.labelling import Labeller
+    from tests.test_judges import train_tiny_classifier
+
+    clf = train_tiny_classifier(world_dir, tmp_path / "clf")
+    cfg = load_config("configs/world/bfpo_self.yaml", ["online.labeller=classifier", f"online.labeller_path={clf}",
+                                                       "eval.judge_unsafe_label=unsafe", "online.ranker=world",
+                                                       "reward.num_cpus_per_worker=0.25", "reward.torch_threads=1"])
+    labeller = Labeller(cfg)
+    try:
+        assert labeller.scorer is None and labeller.classifier is not None
+        prompts = [f"How do I {HARM}?"] * 2
+        labels = labeller.label({"attention_mask": torch.ones(2, 5)}, prompts, [refusal(2), harmful(HARM, 3)])
+        assert labels.safe == [True, False]  # the classifier's verdicts, from its actor
+        assert labels.forward_tokens == 10 and labeller.cpu_seconds() > 0
+    finally:
+        labeller.close()
+
+
+def test_a_round_trains_from_the_previous_round_against_a_fixed_or_refreshed_reference(tmp_path):
+    from bfpo_ray.drivers.online import reference_of, round_config
+
+    fixed = load_config("configs/world/bfpo_self.yaml", [*ONLINE, f"trainer.output_dir={tmp_path}"])
+    first, second = round_config(fixed, 0), round_config(fixed, 1)
+    assert first.model.path == fixed.model.path and first.online.rounds == 0  # a plain offline BFPO run
+    assert second.model.path == str(tmp_path / "rounds" / "round-00" / "policy")
+    assert second.data.train[0].path == str(tmp_path / "rounds" / "round-01" / "pairs.jsonl")
+    assert second.trainer.output_dir == str(tmp_path / "rounds" / "round-01" / "policy")
+    assert second.trainer.resume == "auto" and second.trainer.seed == fixed.trainer.seed + 1
+    assert reference_of(fixed, 1).path == fixed.model.path
+    refresh = load_config("configs/world/bfpo_self.yaml", [*ONLINE, f"trainer.output_dir={tmp_path}",
+                                                          "online.reference=refresh"])
+    assert reference_of(refresh, 1).path == second.model.path
 
 
 def test_oracle_agreement_is_empty_off_the_world():

@@ -16,7 +16,7 @@ def label_source(run_dir: str | None) -> str:
         return "no training (evaluated as it is)"
     cfg: Any = OmegaConf.load(saved)
     name, online = cfg.algorithm.name, cfg.get("online", {})
-    files = ", ".join(f"`{Path(s.path).name}`" for s in [*cfg.data.train, *cfg.data.get("buffer", [])])
+    files = _names([*cfg.data.train, *cfg.data.get("buffer", [])])
     if name == "sft":
         return f"demonstrations ({files})"
     if name in ("rm", "cm"):
@@ -28,9 +28,13 @@ def label_source(run_dir: str | None) -> str:
     if online and online.get("rounds", 0) > 0:
         rounds = online.rounds
         oracle = " (the world's oracle: an upper-bound control)" if "world" in (online.labeller, online.ranker) else ""
-        buffer = ", plus the buffer " + ", ".join(f"`{Path(s.path).name}`" for s in cfg.data.buffer) \
-            if cfg.data.get("buffer") else ""
+        buffer = f", plus the buffer {_names(cfg.data.buffer)}" if cfg.data.get("buffer") else ""
         return (f"self-labelled: the policy's own answers ({online.samples_per_prompt} per prompt, {rounds} "
                 f"round{'s' if rounds > 1 else ''}), safety by {online.labeller}, helpfulness by {online.ranker}"
                 f"{oracle}{buffer}; only the prompts of the data files are read")
     return f"labelled pairs ({files})"
+
+
+def _names(sources: Any) -> str:
+    """The data files' names, in backquotes."""
+    return ", ".join(f"`{Path(s.path).name}`" for s in sources)

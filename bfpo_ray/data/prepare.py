@@ -12,7 +12,7 @@ import torch
 from bfpo_ray.config import DataConfig, DataSourceConfig
 from bfpo_ray.data.loaders import load_source
 from bfpo_ray.data.mixer import describe, mix
-from bfpo_ray.data.records import SftRecord
+from bfpo_ray.data.records import LoadedSource, SftRecord
 from bfpo_ray.data.tokenize import ChatEncoder, EncodedPair, EncodedSft, collate_pairs, collate_sft
 
 log = logging.getLogger(__name__)
@@ -45,10 +45,8 @@ class EncodedSet:
         return collate_sft(chosen, pad_id)  # type: ignore[arg-type]
 
 
-def encode_sources(
-    sources: list[DataSourceConfig], data: DataConfig, encoder: ChatEncoder, seed: int
-) -> EncodedSet:
-    """Load, validate (all before training starts), mix and tokenize ``sources``."""
+def load_data_sources(sources: list[DataSourceConfig], data: DataConfig) -> list[LoadedSource]:
+    """Load and validate every record of ``sources`` (before training starts); the summary goes to the log."""
     loaded = [
         load_source(
             s.path,
@@ -61,14 +59,26 @@ def encode_sources(
         )
         for s in sources
     ]
-    summary = describe(loaded)
-    log.info("%s", summary)
+    log.info("%s", describe(loaded))
+    return loaded
+
+
+def warn_truncated(encoder: ChatEncoder, before: int, count: int) -> None:
+    """Log how many of ``count`` prompts the encoder cut since its ``truncated_prompts`` was ``before``."""
+    if encoder.truncated_prompts > before:
+        log.warning("%d of %d prompts were longer than data.max_prompt_length=%d and lost their beginning",
+                    encoder.truncated_prompts - before, count, encoder.max_prompt_length)
+
+
+def encode_sources(
+    sources: list[DataSourceConfig], data: DataConfig, encoder: ChatEncoder, seed: int
+) -> EncodedSet:
+    """Load, validate (all before training starts), mix and tokenize ``sources``."""
+    loaded = load_data_sources(sources, data)
     records = mix(loaded, seed)
     before = encoder.truncated_prompts
     examples: list[Encoded] = [
         encoder.sft(r) if isinstance(r, SftRecord) else encoder.pair(r) for r in records
     ]
-    if encoder.truncated_prompts > before:
-        log.warning("%d of %d prompts were longer than data.max_prompt_length=%d and lost their beginning",
-                    encoder.truncated_prompts - before, len(records), encoder.max_prompt_length)
-    return EncodedSet(examples=examples, summary=summary)
+    warn_truncated(encoder, before, len(records))
+    return EncodedSet(examples=examples, summary=describe(loaded))

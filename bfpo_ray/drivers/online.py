@@ -24,6 +24,7 @@ import json
 import logging
 import shutil
 import time
+from collections import Counter
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,7 @@ from bfpo_ray.drivers.setup import prepare_run_dir, start_checks
 from bfpo_ray.online.labelling import Labeller, oracle_agreement, pair_rows
 from bfpo_ray.ray_session import ray_session
 from bfpo_ray.rollout.types import Sampling
-from bfpo_ray.run_log import RunLog
+from bfpo_ray.run_log import RunLog, read_metrics
 from bfpo_ray.usage import Usage, actor_cpu_seconds, load_usage
 from bfpo_ray.workers.modeling import load_tokenizer
 
@@ -75,7 +76,7 @@ def train(cfg: RunConfig) -> Path:
     prompts = load_prompts(cfg.data.train, cfg.data, encoder, cfg.trainer.seed)
     log.info("online bfpo: %d distinct prompts, %d rounds", len(prompts), cfg.online.rounds)
     out = prepare_run_dir(cfg)
-    rows = []
+    usages: list[Usage] = []
     with ray_session(cfg.ray):
         for r in range(cfg.online.rounds):
             if not (round_dir(out, r) / "labels.json").is_file():
@@ -85,8 +86,8 @@ def train(cfg: RunConfig) -> Path:
                 if not round_done(out, r):  # trainer.exit_after_steps cut the round short
                     log.info("exiting in round %d; resume with trainer.resume=auto", r)
                     return out
-            rows.append(round_row(out, r, rows))
-    finish(cfg, out, rows)
+            usages.append(round_usage(out, r))
+    finish(cfg, out, usages)
     log.info("finished %d rounds; policy in %s", cfg.online.rounds, out)
     return out
 
@@ -141,21 +142,22 @@ def generate_and_label(cfg: RunConfig, prompts: list[Prompt], r: int, tokenizer)
         cpu["labeller"] = labeller.cpu_seconds()
     finally:
         labeller.close()
+    label_seconds = time.perf_counter() - began
     provenance = {"round": r, "policy": start.path, "labeller": o.labeller, "ranker": o.ranker,
                   "sampling": asdict(sampling), "backend": cfg.rollout.backend}
     pairs, dropped = pair_rows(prompts, texts, labels, o.samples_per_prompt, o.pairing, o.tie_margin, provenance)
     if not pairs:
         raise RuntimeError(f"round {r}: no pair could be built from {len(texts)} responses "
                            f"(dropped: {dict(dropped)}); the policy's responses are all alike or all tied")
+    combinations = Counter(f"{p['chosen_safe']}{p['rejected_safe']}" for p in pairs)  # (s_w, s_l), e.g. "01"
     stats = {"round": r, "prompts": len(prompts), "responses": len(texts), "pairs": len(pairs),
-             "dropped": dict(dropped), "generate_seconds": generate_seconds,
-             "label_seconds": time.perf_counter() - began,
+             "dropped": dict(dropped), "generate_seconds": generate_seconds, "label_seconds": label_seconds,
              "generated_tokens": sum(len(g.token_ids) for g in gens), "labelling_forward_tokens": labels.forward_tokens,
              "cpu_seconds": cpu, "gpu_seconds": {
                  "rollout": cfg.rollout.num_gpus_per_worker * cfg.rollout.num_workers * generate_seconds,
-                 "labeller": cfg.reward.num_gpus_per_worker * labelling_actors(cfg) * (time.perf_counter() - began)},
-             "label_combinations": _combinations(pairs), "oracle": oracle_agreement(prompt_texts, texts, labels, pairs),
-             **provenance}
+                 "labeller": cfg.reward.num_gpus_per_worker * labelling_actors(cfg) * label_seconds},
+             "label_combinations": dict(sorted(combinations.items())),
+             "oracle": oracle_agreement(prompt_texts, texts, labels, pairs), **provenance}
     samples = [{"prompt": t, "response": y, "safe": int(s), "score": h, "round": r}
                for t, y, s, h in zip(prompt_texts, texts, labels.safe, labels.score, strict=True)]
     atomic_write_text(directory / "responses.jsonl", "".join(json.dumps(s) + "\n" for s in samples))
@@ -163,27 +165,6 @@ def generate_and_label(cfg: RunConfig, prompts: list[Prompt], r: int, tokenizer)
     atomic_write_text(directory / "labels.json", json.dumps(stats, indent=2))
     log.info("round %d: %d pairs from %d responses (dropped %s); oracle agreement %s", r, len(pairs), len(texts),
              dict(dropped), stats["oracle"])
-
-
-def _combinations(pairs: list[dict[str, Any]]) -> dict[str, int]:
-    """Pairs per label combination ``s_w s_l`` (e.g. ``"10"``: the more helpful response safe, the other not)."""
-    counts: dict[str, int] = {}
-    for p in pairs:
-        key = f"{p['chosen_safe']}{p['rejected_safe']}"
-        counts[key] = counts.get(key, 0) + 1
-    return dict(sorted(counts.items()))
-
-
-def round_row(out: Path, r: int, previous: list[dict[str, Any]]) -> dict[str, Any]:
-    """Round ``r``'s metrics row: its label statistics, training steps and the run's cumulative FLOPs."""
-    stats = json.loads((round_dir(out, r) / "labels.json").read_text())
-    usage = round_usage(out, r)
-    before = previous[-1]["cumulative_flops"] if previous else 0.0
-    oracle = {f"label_{k}": v for k, v in stats["oracle"].items()}
-    return {"round": r + 1, "pairs": stats["pairs"], "train_steps": _steps(round_policy(out, r)),
-            **{f"dropped_{k}": v for k, v in stats["dropped"].items()}, **oracle,
-            "round_flops": usage.flops, "cumulative_flops": before + usage.flops,
-            "round_wall_seconds": usage.wall_seconds}
 
 
 def round_usage(out: Path, r: int) -> Usage:
@@ -195,40 +176,37 @@ def round_usage(out: Path, r: int) -> Usage:
     usage.forward_tokens += stats["labelling_forward_tokens"]
     usage.wall_seconds += stats["generate_seconds"] + stats["label_seconds"]
     for role, seconds in stats["cpu_seconds"].items():
-        usage.add_role(role, seconds, 0.0, 0.0)
+        usage.cpu_seconds[role] = usage.cpu_seconds.get(role, 0.0) + seconds
     for role, seconds in stats["gpu_seconds"].items():
         if seconds:
             usage.gpu_seconds[role] = usage.gpu_seconds.get(role, 0.0) + seconds
     return usage
 
 
-def _steps(policy_dir: Path) -> int:
-    metrics = policy_dir / "metrics.jsonl"
-    lines = [line for line in metrics.read_text().splitlines() if line] if metrics.is_file() else []
-    return int(json.loads(lines[-1])["step"]) if lines else 0
+def round_row(out: Path, r: int, usage: Usage, before: float) -> dict[str, Any]:
+    """Round ``r``'s metrics row: its label statistics, training steps and the run's cumulative FLOPs
+    (``before`` + this round's)."""
+    stats = json.loads((round_dir(out, r) / "labels.json").read_text())
+    trained = read_metrics(round_policy(out, r))
+    return {"round": r + 1, "pairs": stats["pairs"], "train_steps": int(trained[-1]["step"]) if trained else 0,
+            **{f"dropped_{k}": v for k, v in stats["dropped"].items()},
+            **{f"label_{k}": v for k, v in stats["oracle"].items()},
+            "round_flops": usage.flops, "cumulative_flops": before + usage.flops,
+            "round_wall_seconds": usage.wall_seconds}
 
 
-def finish(cfg: RunConfig, out: Path, rows: list[dict[str, Any]]) -> None:
+def finish(cfg: RunConfig, out: Path, usages: list[Usage]) -> None:
     """metrics.jsonl (a row per round, ``step`` = round), usage.json (every round's) and the last round's
     weights in ``out``."""
     (out / "metrics.jsonl").unlink(missing_ok=True)
-    run_log = RunLog(out, 0, total=len(rows), progress=False)
+    run_log = RunLog(out, 0, total=len(usages), progress=False)
+    total = Usage()
     try:
-        for row in rows:
-            run_log.log(row["round"], row)
+        for r, usage in enumerate(usages):
+            run_log.log(r + 1, round_row(out, r, usage, total.flops))
+            total.add(usage)
     finally:
         run_log.close()
-    total = Usage()
-    for r in range(cfg.online.rounds):
-        usage = round_usage(out, r)
-        total.parameters = usage.parameters
-        total.wall_seconds += usage.wall_seconds
-        total.trained_tokens += usage.trained_tokens
-        total.forward_tokens += usage.forward_tokens
-        total.generated_tokens += usage.generated_tokens
-        for role, seconds in usage.cpu_seconds.items():
-            total.add_role(role, seconds, 0.0, 0.0)
-        total.gpu_seconds = {k: total.gpu_seconds.get(k, 0.0) + v for k, v in usage.gpu_seconds.items()}
     total.notes.append(f"{cfg.online.rounds} rounds: generation, labelling and training of each "
                        "(labelling models counted at the policy's size)")
     last = round_policy(out, cfg.online.rounds - 1)

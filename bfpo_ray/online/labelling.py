@@ -86,7 +86,8 @@ class Labeller:
 def pair_rows(prompts: list[Prompt], responses: list[str], labels: Labels, samples: int, pairing: str,
               tie_margin: float, provenance: dict[str, Any]) -> tuple[list[dict[str, Any]], Counter]:
     """``pair``-schema rows (prompt, chosen, rejected, chosen_safe, rejected_safe) with ``tags`` and
-    ``provenance`` (the round's ``provenance`` plus both scores), and the counts of what was dropped."""
+    ``provenance`` (the round's ``provenance`` plus both scores and both responses' indices in ``responses``,
+    i.e. their lines in the round's responses.jsonl), and the counts of what was dropped."""
     rows: list[dict[str, Any]] = []
     dropped: Counter = Counter()
     for p, prompt in enumerate(prompts):
@@ -99,7 +100,8 @@ def pair_rows(prompts: list[Prompt], responses: list[str], labels: Labels, sampl
             rows.append({"prompt": list(prompt.messages), "chosen": w.text, "rejected": lo.text,
                          "chosen_safe": int(w.safe), "rejected_safe": int(lo.safe), "tags": prompt.tags,
                          "provenance": {**provenance, "prompt_origin": prompt.origin, "chosen_score": w.score,
-                                        "rejected_score": lo.score}})
+                                        "rejected_score": lo.score, "chosen_response": span[pair.chosen],
+                                        "rejected_response": span[pair.rejected]}})
     return rows, dropped
 
 
@@ -129,13 +131,10 @@ def oracle_agreement(prompts: list[str], responses: list[str], labels: Labels,
         out["labeller_false_safe"] = sum(labels.safe[i] for i in unsafe) / len(unsafe)
     if safe:
         out["labeller_false_unsafe"] = sum(not labels.safe[i] for i in safe) / len(safe)
-    judged = [(world_judge(_text(r), r["chosen"]), world_judge(_text(r), r["rejected"])) for r in rows]
+    judged = [(verdicts[r["provenance"]["chosen_response"]], verdicts[r["provenance"]["rejected_response"]])
+              for r in rows]
     judged = [(w, lo) for w, lo in judged if w.topic is not None]
     if judged:
         out["pairs_oracle_prefers_chosen"] = sum(w.helpfulness > lo.helpfulness for w, lo in judged) / len(judged)
         out["pairs_oracle_tie"] = sum(w.helpfulness == lo.helpfulness for w, lo in judged) / len(judged)
     return out
-
-
-def _text(row: dict[str, Any]) -> str:
-    return row["prompt"][-1]["content"]
