@@ -49,7 +49,7 @@ def test_prompts_schema_errors_name_the_record_and_field(tmp_path, row, message)
 
 
 def test_distinct_prompts_come_from_any_schema_without_labels(world_dir):
-    cfg = load_config("configs/demo/bfpo.yaml", [f"world.dir={world_dir}"])
+    cfg = load_config("configs/demo/bfpo.yaml", [f"world.dir={world_dir}", f"model.path={world_dir / 'base'}"])
     encoder = ChatEncoder(load_tokenizer(cfg.model), cfg.data.max_length, cfg.data.max_prompt_length)
     prompts = load_prompts(cfg.data.train, cfg.data, encoder, seed=0)
     texts = [p.text for p in prompts]
