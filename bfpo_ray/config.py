@@ -181,6 +181,7 @@ class TrainerConfig:
 
     train_batch_size: int = 32  # global examples per optimizer step
     micro_batch_size: int = 32  # examples per worker per forward/backward
+    buffer_batch_size: int = 0  # data.buffer pairs per step (the buffer's share); 0: train_batch_size
     epochs: int = 1
     max_steps: int = -1  # -1: epochs x steps per epoch
     exit_after_steps: int = 0  # >0: checkpoint and exit once this step is done (time-sliced jobs)

@@ -64,6 +64,11 @@ def validate(cfg: RunConfig) -> None:
         per_round = t.micro_batch_size * cfg.policy.num_workers
         _require(t.train_batch_size % per_round == 0, "trainer.train_batch_size",
                  f"must be a multiple of micro_batch_size x policy.num_workers = {per_round}")
+    _require(t.buffer_batch_size >= 0, "trainer.buffer_batch_size", "must be >= 0 (0: train_batch_size)")
+    if t.buffer_batch_size:
+        _require(bool(d.buffer), "trainer.buffer_batch_size", "is set but data.buffer is empty")
+        _require(t.buffer_batch_size % cfg.policy.num_workers == 0, "trainer.buffer_batch_size",
+                 f"must be a multiple of policy.num_workers = {cfg.policy.num_workers}")
     _require(t.keep_last >= 1, "trainer.keep_last", "must be at least 1")
     _require(t.save_every >= 0, "trainer.save_every", "must be >= 0")
     _require(t.save_points >= 0, "trainer.save_points", "must be >= 0")

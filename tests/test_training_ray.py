@@ -10,11 +10,12 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from bfpo_ray.checkpoint import load_state
 from bfpo_ray.config import ConfigError, load_config
-from bfpo_ray.drivers.offline import train
+from bfpo_ray.drivers.offline import batch_state, load_streams, train
 from bfpo_ray.drivers.setup import TrainingStopped
 from bfpo_ray.eval.naming import eval_files
 from bfpo_ray.eval.run import evaluate_run
 from bfpo_ray.run_log import read_metrics
+from bfpo_ray.workers.modeling import load_tokenizer
 
 
 def config(world_dir, tmp_path, name="bfpo", **overrides):
@@ -90,6 +91,16 @@ def test_resume_after_exit_matches_an_uninterrupted_run(world_dir, tmp_path, ray
     assert max((a[k] - b[k]).abs().max().item() for k in a) <= 1e-6
     assert [r["step"] for r in read_metrics(resumed)] == [1, 2, 3, 4, 5, 6]
     assert read_metrics(resumed)[-1]["loss"] == pytest.approx(read_metrics(straight)[-1]["loss"], rel=1e-5)
+
+
+def test_buffer_batch_size_sets_the_buffer_share_and_is_recorded_for_resumes(world_dir, tmp_path):
+    default, shared = config(world_dir, tmp_path), config(world_dir, tmp_path, **{"trainer.buffer_batch_size": 2})
+    tokenizer = load_tokenizer(default.model)
+    assert [len(s.batch(0, 0)["chosen_safe"]) for s in load_streams(default, tokenizer)] == [8, 8]
+    assert [len(s.batch(0, 0)["chosen_safe"]) for s in load_streams(shared, tokenizer)] == [8, 2]
+    assert batch_state(shared) == {"train_batch_size": 8, "buffer_batch_size": 2, "seed": 42}
+    with pytest.raises(ConfigError, match="'trainer.buffer_batch_size': is set but data.buffer is empty"):
+        config(world_dir, tmp_path, name="dpo", **{"trainer.buffer_batch_size": 2})
 
 
 def test_resume_from_an_explicit_bad_path_is_refused(world_dir, tmp_path):  # before Ray starts

@@ -121,7 +121,7 @@ def load_streams(cfg: RunConfig, tokenizer) -> list[Stream]:
     if cfg.data.buffer:
         buffer_set = encode_sources(cfg.data.buffer, cfg.data, encoder, t.seed + 1)
         streams.append(Stream("buffer", buffer_set, batch_schedule(len(buffer_set.examples), cfg.data.buffer,
-                                                                   t.train_batch_size, t.seed + 1)))
+                                                                   buffer_batch_size(cfg), t.seed + 1)))
     return streams
 
 
@@ -165,13 +165,24 @@ def policy_spec(cfg: RunConfig, steps: int) -> PolicySpec:
     )
 
 
+def buffer_batch_size(cfg: RunConfig) -> int:
+    """Buffer pairs per step: ``trainer.buffer_batch_size``, or ``train_batch_size`` when unset (0)."""
+    return cfg.trainer.buffer_batch_size or cfg.trainer.train_batch_size
+
+
+def batch_state(cfg: RunConfig) -> dict[str, int]:
+    """What a checkpoint records of the batch schedule; a resume must match it."""
+    return {"train_batch_size": cfg.trainer.train_batch_size, "buffer_batch_size": buffer_batch_size(cfg),
+            "seed": cfg.trainer.seed}
+
+
 def restore(policy: PolicyGroup, cfg: RunConfig, path: Path | None) -> int:
     """Load checkpoint ``path`` (None: a fresh start) into every policy rank; the number of steps already done."""
     if path is None:
         return 0
     state = policy.load_checkpoint(str(path))
-    expected = {"train_batch_size": cfg.trainer.train_batch_size, "seed": cfg.trainer.seed}
-    saved = {k: state.get(k) for k in expected}
+    expected = batch_state(cfg)
+    saved = {k: state.get(k, cfg.trainer.train_batch_size if k == "buffer_batch_size" else None) for k in expected}
     if saved != expected:
         raise TrainingStopped(f"trainer.resume: {path} was written with {saved}, this run has {expected}")
     log.info("resumed from %s at step %d", path, state["step"])
@@ -212,7 +223,7 @@ def run_steps(cfg: RunConfig, policy: PolicyGroup, streams: list[Stream], pad_id
         if plan.logs(done):
             run_log.log(done, metrics)
         if plan.saves(done):
-            state = {"step": done, "train_batch_size": t.train_batch_size, "seed": t.seed}
+            state = {"step": done, **batch_state(cfg)}
             policy.save_checkpoint(str(step_dir(checkpoints_dir(cfg), done)), state, t.keep_last)
         pending = queued if queued is not None else (submit(done) if done < last else None)
     return max(start, last)
