@@ -4,7 +4,9 @@ Each role gets a placement group of ``num_workers`` bundles (one per worker, siz
 role's ``num_cpus_per_worker``/``num_gpus_per_worker``). A role whose ``colocate_with``
 names another role shares that role's bundles instead: bundle i then holds worker i of
 both roles, which run one after another, so it is sized by the larger ask of each
-(:func:`bfpo_ray.cluster_plan.bundle_of`). Colocation is a setting, not a code path.
+(:func:`bfpo_ray.cluster_plan.bundle_of`); with ``alive_together`` (PPO, whose actors all live for the
+whole run) it is sized by their sum (:func:`bfpo_ray.cluster_plan.summed_bundles`). Colocation is a
+setting, not a code path.
 
 :class:`TrainingGroup` wires N trainable ranks into one torch.distributed group (rank 0 finds the
 port), shards batches across them and merges their metrics; :class:`PolicyGroup` is the policy's
@@ -26,7 +28,7 @@ from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 from actors.policy import PolicyActor
 from actors.reference import ReferenceActor
 from actors.resources import role_options
-from bfpo_ray.cluster_plan import bundle_of
+from bfpo_ray.cluster_plan import bundle_of, summed_bundles
 from bfpo_ray.config import ModelConfig, RoleConfig
 from bfpo_ray.workers.batching import batch_size, micro_batches
 from bfpo_ray.workers.trainable import merge_metrics
@@ -38,10 +40,12 @@ log = logging.getLogger(__name__)
 class Placements:
     """Placement groups for a driver's roles, created on first use and removed on release."""
 
-    def __init__(self, roles: dict[str, RoleConfig], strategy: str = "PACK", timeout_s: float = 600) -> None:
+    def __init__(self, roles: dict[str, RoleConfig], strategy: str = "PACK", timeout_s: float = 600,
+                 alive_together: bool = False) -> None:
         self.roles = roles
         self.strategy = strategy
         self.timeout_s = timeout_s
+        self.alive_together = alive_together
         self._groups: dict[str, PlacementGroup] = {}
 
     def host_of(self, name: str) -> str:
@@ -52,17 +56,25 @@ class Placements:
     def sharers(self, host: str) -> list[str]:
         return [n for n in self.roles if self.host_of(n) == host]
 
+    def group_or_none(self, name: str) -> PlacementGroup | None:
+        """``name``'s placement group when it needs one (several workers, or bundles shared with another role);
+        None: a single worker Ray may place anywhere."""
+        host = self.host_of(name)
+        shared = len(self.sharers(host)) > 1
+        return self.get(name) if self.roles[name].num_workers > 1 or shared else None
+
     def get(self, name: str) -> PlacementGroup:
         host = self.host_of(name)
         if host not in self._groups:
-            members = [self.roles[n] for n in self.sharers(host)]
-            bundles = [bundle_of(members)] * self.roles[host].num_workers
+            members, count = [self.roles[n] for n in self.sharers(host)], self.roles[host].num_workers
+            bundles = summed_bundles(members, count) if self.alive_together else [bundle_of(members)] * count
             pg = placement_group(bundles, strategy=self.strategy, name="")
             if not pg.wait(self.timeout_s):
                 remove_placement_group(pg)
                 raise RuntimeError(f"placement group for {'+'.join(self.sharers(host))} ({bundles}) could not be "
                                    f"placed within {self.timeout_s:.0f}s; cluster: {ray.available_resources()}")
             self._groups[host] = pg
+            log.info("placement group for %s: %s", "+".join(self.sharers(host)), bundles)
         return self._groups[host]
 
     def release(self, name: str, done: Sequence[str] = ()) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ray
 from ray.util.placement_group import PlacementGroup
 
-from actors.group import PolicyGroup
+from actors.group import PolicyGroup, spawn_ranks
 from actors.resources import role_options
 from bfpo_ray.config import ModelConfig, RoleConfig, RolloutConfig
 from bfpo_ray.workers.policy import PolicySpec
@@ -34,8 +34,9 @@ def spawn_ppo_policy(spec: PolicySpec, role: RoleConfig, pg: PlacementGroup | No
     return PPOPolicyGroup(spec, role, pg)
 
 
-def spawn_ppo_reference(model: ModelConfig, role: RoleConfig):
-    return PPOReferenceActor.options(**role_options(role)).remote(model, role.torch_threads)
+def spawn_ppo_reference(model: ModelConfig, role: RoleConfig, pg: PlacementGroup | None = None):
+    """The frozen reference (one worker): in bundle 0 of ``pg`` when colocated, else wherever Ray puts it."""
+    return spawn_ranks(PPOReferenceActor, role, pg, (model, role.torch_threads))[0]
 
 
 def spawn_rollout_engines(model: ModelConfig, rollout: RolloutConfig, seed: int) -> list:

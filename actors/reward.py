@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-import ray
+from dataclasses import replace
 
-from actors.resources import role_options
+import ray
+from ray.util.placement_group import PlacementGroup
+
+from actors.group import spawn_ranks
 from bfpo_ray.config import ModelConfig, RewardConfig
 from bfpo_ray.workers.reward import RewardWorker
 
 RewardActor = ray.remote(RewardWorker)
 
 
-def spawn_reward(reward: RewardConfig, model: ModelConfig):
-    """Start one RewardActor with the ``reward`` role's resources."""
-    return RewardActor.options(**role_options(reward)).remote(
-        reward.source, reward.reward_model, reward.cost_model, model.dtype, reward.oracle_scale, reward.torch_threads
-    )
+def spawn_reward(reward: RewardConfig, model: ModelConfig, pg: PlacementGroup | None = None):
+    """Start one RewardActor with the ``reward`` role's resources (in bundle 0 of ``pg`` when colocated)."""
+    args = (reward.source, reward.reward_model, reward.cost_model, model.dtype, reward.oracle_scale,
+            reward.torch_threads)
+    return spawn_ranks(RewardActor, replace(reward, num_workers=1), pg, args)[0]

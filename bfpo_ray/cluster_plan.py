@@ -9,7 +9,9 @@ Mirrors the drivers' requests role by role:
 - ppo: all alive at once: ``policy.num_workers`` policy ranks (a placement group of that many bundles when
   more than one), plain actors for the reference, ``rollout.num_workers`` engines, reward, one critic group
   (two for lagrangian) of ``critic.num_workers`` ranks each (placed like the policy's) and, for bilinear,
-  one more engine with the reference weights.
+  one more engine with the reference weights. ``reference``, ``reward`` and ``critic`` may set
+  ``colocate_with: policy``: worker i of each sharer joins bundle i of the policy's group, sized by the SUM
+  of what its workers ask (they are alive together).
 
 Fractional GPUs are packed per GPU the way Ray does (0.25 of ONE device; above 1 only whole devices).
 :func:`plan` raises :class:`PlanError` with one line naming the roles and the numbers when the run can
@@ -39,6 +41,11 @@ class Request:
     bundles: list[Bundle]
     phase: int = 0
     strategy: str = "PACK"  # placement-group strategy; independent actors behave like PACK
+    actors: int = 0  # the actors these bundles host when some share a bundle (PPO colocation); 0: one per bundle
+
+    @property
+    def actor_count(self) -> int:
+        return self.actors or len(self.bundles)
 
 
 @dataclass
@@ -102,6 +109,18 @@ def _role(role: RoleConfig) -> Bundle:
     return bundle_of([role])
 
 
+def summed_bundles(roles: Sequence[RoleConfig], count: int) -> list[Bundle]:
+    """``count`` bundles hosting roles that are alive together: bundle i holds worker i of every role that has
+    one, so it asks for the SUM of their CPUs and GPUs."""
+    bundles = []
+    for i in range(count):
+        members = [r for r in roles if r.num_workers > i]
+        gpus = sum(r.num_gpus_per_worker for r in members)
+        bundle = {"CPU": max(sum(r.num_cpus_per_worker for r in members), 0.01)}
+        bundles.append({**bundle, "GPU": gpus} if gpus > 0 else bundle)
+    return bundles
+
+
 def ppo_critic_names(cfg: RunConfig) -> list[str]:
     """PPO's value heads: ``reward`` always, ``cost`` for lagrangian."""
     return ["reward", "cost"] if cfg.algorithm.reward == "lagrangian" else ["reward"]
@@ -113,15 +132,7 @@ def requests_of(cfg: RunConfig) -> list[Request]:
     if name in ("rm", "cm"):
         return [Request("policy", [_role(cfg.policy)])]
     if name == "ppo":
-        a, r = cfg.algorithm, cfg.rollout
-        out = [Request("policy", [_role(cfg.policy)] * cfg.policy.num_workers, strategy=cfg.ray.placement_strategy),
-               Request("reference", [_role(cfg.reference)]),
-               Request("rollout", [_role(r)] * r.num_workers), Request("reward", [_role(cfg.reward)]),
-               *[Request(f"critic ({name})", [_role(cfg.critic)] * cfg.critic.num_workers,
-                         strategy=cfg.ray.placement_strategy) for name in ppo_critic_names(cfg)]]
-        if a.reward == "bilinear":
-            out.append(Request("baseline engine", [_role(r)]))
-        return out
+        return _ppo_requests(cfg)
     roles = {"policy": cfg.policy} if name == "sft" else {"reference": cfg.reference, "policy": cfg.policy}
     training = _offline_requests(roles, cfg.ray.placement_strategy)
     if cfg.online.rounds == 0:
@@ -138,6 +149,33 @@ def labelling_actors(cfg: RunConfig) -> int:
     for an HF classifier."""
     o = cfg.online
     return int(o.ranker == "reward_model" or o.labeller == "cost_model") + int(o.labeller == "classifier")
+
+
+def ppo_roles(cfg: RunConfig) -> dict[str, RoleConfig]:
+    """PPO's actor roles as the plan names them; every one is alive for the whole run."""
+    roles = {"policy": cfg.policy, "reference": cfg.reference, "rollout": cfg.rollout, "reward": cfg.reward,
+             **{f"critic ({name})": cfg.critic for name in ppo_critic_names(cfg)}}
+    if cfg.algorithm.reward == "bilinear":
+        roles["baseline engine"] = replace(cfg.rollout, num_workers=1)
+    return roles
+
+
+def _ppo_requests(cfg: RunConfig) -> list[Request]:
+    roles = ppo_roles(cfg)
+    guests = [n for n, role in roles.items() if n != "policy" and role.colocate_with]  # validated: with policy
+    groups = cfg.ray.placement_strategy
+    out = []
+    for n, role in roles.items():
+        if n in guests:
+            continue
+        if n == "policy" and guests:
+            members = [role, *(roles[g] for g in guests)]
+            out.append(Request("+".join(["policy", *guests]), summed_bundles(members, role.num_workers),
+                               strategy=groups, actors=sum(m.num_workers for m in members)))
+        else:
+            grouped = n == "policy" or n.startswith("critic")
+            out.append(Request(n, [_role(role)] * role.num_workers, strategy=groups if grouped else "PACK"))
+    return out
 
 
 def _offline_requests(roles: dict[str, RoleConfig], strategy: str) -> list[Request]:

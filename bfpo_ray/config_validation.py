@@ -146,9 +146,31 @@ def _validate_ppo(cfg: RunConfig) -> None:
         ranks = getattr(cfg, role).num_workers
         _require(a.mini_batch_size % ranks == 0, "algorithm.mini_batch_size",
                  f"must be a multiple of {role}.num_workers = {ranks} (every rank gets an equal shard)")
-    for role in ("policy", "reference", "rollout", "reward", "critic"):
-        _require(not getattr(cfg, role).colocate_with, f"{role}.colocate_with",
-                 "ppo's actors are all alive at once, so they cannot take turns on shared bundles")
+    _validate_ppo_colocation(cfg)
+
+
+def _validate_ppo_colocation(cfg: RunConfig) -> None:
+    """PPO's reference, reward and critics may share the policy's bundles (``colocate_with: policy``); all of
+    PPO's actors are alive at once, so bundle i asks for the sum of what the workers in it ask."""
+    for role, why in (("policy", "the policy hosts the bundles others share"),
+                      ("rollout", "engines are placed on their own (a vLLM engine's tensor-parallel workers "
+                                  "need whole GPUs of their own)")):
+        _require(not getattr(cfg, role).colocate_with, f"{role}.colocate_with", f"not for ppo: {why}")
+    guests = [n for n in ("reference", "reward", "critic") if getattr(cfg, n).colocate_with]
+    for name in guests:
+        role = getattr(cfg, name)
+        _require(role.colocate_with == "policy", f"{name}.colocate_with",
+                 f"ppo roles can only share the policy's bundles ('policy'), got '{role.colocate_with}'")
+        _require(role.num_workers <= cfg.policy.num_workers, f"{name}.num_workers",
+                 f"must be at most policy.num_workers = {cfg.policy.num_workers} to share its bundles")
+    heads = 2 if cfg.algorithm.reward == "lagrangian" else 1
+    for i in range(cfg.policy.num_workers if guests else 0):
+        gpus = cfg.policy.num_gpus_per_worker + sum(
+            getattr(cfg, n).num_gpus_per_worker * (heads if n == "critic" else 1)
+            for n in guests if getattr(cfg, n).num_workers > i)
+        _require(gpus <= 1 or gpus == int(gpus), f"{guests[0]}.colocate_with",
+                 f"bundle {i} of the policy's group would ask for {gpus:g} GPUs (policy + "
+                 f"{' + '.join(guests)}): a shared bundle takes at most one GPU or whole GPUs")
 
 
 def _validate_online(cfg: RunConfig) -> None:
@@ -193,5 +215,5 @@ def _validate_cluster(cfg: RunConfig) -> None:
             host = roles.get(role.colocate_with)
             _require(host is not None and role.colocate_with != name, f"{name}.colocate_with",
                      f"must name another role ({', '.join(r for r in roles if r != name)})")
-            _require(host.num_workers == role.num_workers, f"{name}.colocate_with",
-                     f"needs {name}.num_workers == {role.colocate_with}.num_workers")
+            _require(host.num_workers == role.num_workers or cfg.algorithm.name == "ppo", f"{name}.colocate_with",
+                     f"needs {name}.num_workers == {role.colocate_with}.num_workers")  # ppo: at most (its checks)

@@ -74,12 +74,17 @@ def test_lagrangian_run_logs_every_step_and_checkpoints_everything(lagrangian_ru
     assert (straight / "model.safetensors").is_file()
 
 
+COLOCATED = {f"{role}.colocate_with": "policy" for role in ("reference", "reward", "critic")}
+
+
 @pytest.mark.slow
 def test_resume_reproduces_the_straight_run(world_dir, lagrangian_run, ray_cluster):
+    """Cut after one batch and resumed, with the reference, scorer and critics in the policy's bundle (colocation
+    moves actors, never numbers): the straight, apart run's weights and metrics."""
     root, models, straight = lagrangian_run
-    partial = train(ppo_config(world_dir, root / "b", **models, **{"trainer.exit_after_steps": 1}))
+    partial = train(ppo_config(world_dir, root / "b", **models, **COLOCATED, **{"trainer.exit_after_steps": 1}))
     assert not (partial / "model.safetensors").exists()
-    resumed = train(ppo_config(world_dir, root / "b", **models, **{"trainer.resume": "auto"}))
+    resumed = train(ppo_config(world_dir, root / "b", **models, **COLOCATED, **{"trainer.resume": "auto"}))
     a, b = load_file(str(straight / "model.safetensors")), load_file(str(resumed / "model.safetensors"))
     assert max((a[k] - b[k]).abs().max().item() for k in a) <= 1e-5
     rows, again = read_metrics(straight), read_metrics(resumed)

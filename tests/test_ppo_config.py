@@ -22,7 +22,7 @@ def test_shipped_configs_load(name):
     ("algorithm.kl_estimator=k2", "algorithm.kl_estimator"),
     ("algorithm.lambda_init=50", "algorithm.lambda_init"),
     ("reference.num_workers=2", "reference.num_workers"),
-    ("critic.colocate_with=policy", "critic.colocate_with"),
+    ("critic.colocate_with=reference", "critic.colocate_with"),
 ])
 def test_bad_ppo_settings_name_the_key(override, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):

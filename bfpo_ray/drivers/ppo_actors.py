@@ -35,7 +35,7 @@ class Actors:
     reward: Any
     critics: dict[str, CriticGroup]  # "reward" (always) and "cost" (lagrangian), critic.num_workers ranks each
     baseline: Any | None  # bilinear: a rollout engine that keeps the reference weights
-    placements: Placements  # the policy's and each critic's placement group (more than one worker)
+    placements: Placements  # the placement groups of the roles with several workers or shared bundles
 
     def handles(self) -> list:
         """Every actor of the run (None skipped)."""
@@ -60,9 +60,9 @@ PPO_ROLES = ("policy", "reference", "rollout", "reward", "critic")
 
 
 def actor_count(cfg: RunConfig) -> int:
-    """How many actors a PPO run keeps alive: one per bundle of its plan (policy and critic ranks, reference,
-    engines, reward, baseline engine)."""
-    return sum(len(request.bundles) for request in requests_of(cfg))
+    """How many actors a PPO run keeps alive, by its plan (policy and critic ranks, reference, engines, reward,
+    baseline engine)."""
+    return sum(request.actor_count for request in requests_of(cfg))
 
 
 def share_cores(cfg: RunConfig, node_cpus: int) -> RunConfig:
@@ -88,16 +88,14 @@ def spawn_actors(cfg: RunConfig, updates: int) -> Actors:
                              micro_batch_size=t.micro_batch_size, seed=t.seed, torch_threads=cfg.policy.torch_threads,
                              strategy=cfg.strategy, sampling_temperature=cfg.rollout.temperature)
     names = ppo_critic_names(cfg)
-    roles = {"policy": cfg.policy, **{f"critic_{name}": cfg.critic for name in names}}
-    placements = Placements(roles, cfg.ray.placement_strategy)
-
-    def placed(role: str):
-        return placements.get(role) if roles[role].num_workers > 1 else None
-
+    roles = {"policy": cfg.policy, "reference": cfg.reference, "reward": cfg.reward,
+             **{f"critic_{name}": cfg.critic for name in names}}
+    placements = Placements(roles, cfg.ray.placement_strategy, alive_together=True)
+    placed = placements.group_or_none
     policy = spawn_ppo_policy(policy_spec, cfg.policy, placed("policy"))
-    reference = spawn_ppo_reference(cfg.model, cfg.reference)
+    reference = spawn_ppo_reference(cfg.model, cfg.reference, placed("reference"))
     engines = spawn_rollout_engines(cfg.model, cfg.rollout, t.seed)
-    reward = spawn_reward(cfg.reward, cfg.model)
+    reward = spawn_reward(cfg.reward, cfg.model, placed("reward"))
     critics = {name: spawn_critic(critic_spec(cfg, name, updates), cfg.critic, placed(f"critic_{name}"))
                for name in names}
     baseline = spawn_rollout_engines(cfg.model, replace(cfg.rollout, num_workers=1), t.seed)[0] \
