@@ -49,7 +49,7 @@ def test_overwrite_clears_the_directory_first(tmp_path):
 
 def test_resume_refuses_a_changed_run_with_a_one_line_diff_unless_allowed(tmp_path):
     out = tmp_path / "run"
-    finished_run(out, cfg_for(out, **{"optim.lr": 1e-4}))
+    finished_run(out, cfg_for(out, **{"optim.lr": 1e-4, "trainer.max_steps": 200}))  # dpo.yaml's steps
     (out / "model.safetensors").unlink()  # cut short: resumable
     changed = {"trainer.resume": "auto", "optim.lr": 2e-4}
     with pytest.raises(ConfigError) as err:
@@ -60,8 +60,9 @@ def test_resume_refuses_a_changed_run_with_a_one_line_diff_unless_allowed(tmp_pa
     allowed = cfg_for(out, "dpo", **changed, **{"trainer.resume_allow": "[algorithm,data,optim.lr]"})
     assert check_run_dir(allowed) == step_dir(out / "checkpoints", 2)
     # keys that do not change the result never block a resume
-    same = cfg_for(out, **{"optim.lr": 1e-4, "trainer.resume": "auto", "trainer.save_every": 7,
-                           "ray.num_cpus": 1, "policy.torch_threads": 1, "trainer.exit_after_steps": 3})
+    same = cfg_for(out, **{"optim.lr": 1e-4, "trainer.max_steps": 200, "trainer.resume": "auto",
+                           "trainer.save_every": 7, "ray.num_cpus": 1, "policy.torch_threads": 1,
+                           "trainer.exit_after_steps": 3})
     assert check_run_dir(same) == step_dir(out / "checkpoints", 2)
 
 
