@@ -163,11 +163,13 @@ def _validate_ppo_colocation(cfg: RunConfig) -> None:
                  f"ppo roles can only share the policy's bundles ('policy'), got '{role.colocate_with}'")
         _require(role.num_workers <= cfg.policy.num_workers, f"{name}.num_workers",
                  f"must be at most policy.num_workers = {cfg.policy.num_workers} to share its bundles")
-    heads = 2 if cfg.algorithm.reward == "lagrangian" else 1
-    for i in range(cfg.policy.num_workers if guests else 0):
-        gpus = cfg.policy.num_gpus_per_worker + sum(
-            getattr(cfg, n).num_gpus_per_worker * (heads if n == "critic" else 1)
-            for n in guests if getattr(cfg, n).num_workers > i)
+    if not guests:
+        return
+    from bfpo_ray.cluster_plan import ppo_roles, summed_bundles  # here: cluster_plan imports the config module
+
+    sharers = [role for name, role in ppo_roles(cfg).items() if name == "policy" or role.colocate_with]
+    for i, bundle in enumerate(summed_bundles(sharers, cfg.policy.num_workers)):
+        gpus = bundle.get("GPU", 0.0)
         _require(gpus <= 1 or gpus == int(gpus), f"{guests[0]}.colocate_with",
                  f"bundle {i} of the policy's group would ask for {gpus:g} GPUs (policy + "
                  f"{' + '.join(guests)}): a shared bundle takes at most one GPU or whole GPUs")
