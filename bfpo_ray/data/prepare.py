@@ -45,8 +45,8 @@ class EncodedSet:
         return collate_sft(chosen, pad_id)  # type: ignore[arg-type]
 
 
-def load_data_sources(sources: list[DataSourceConfig], data: DataConfig) -> list[LoadedSource]:
-    """Load and validate every record of ``sources`` (before training starts); the summary goes to the log."""
+def load_data_sources(sources: list[DataSourceConfig], data: DataConfig) -> tuple[list[LoadedSource], str]:
+    """Load and validate every record of ``sources`` (before training starts); with their summary (also logged)."""
     loaded = [
         load_source(
             s.path,
@@ -59,8 +59,9 @@ def load_data_sources(sources: list[DataSourceConfig], data: DataConfig) -> list
         )
         for s in sources
     ]
-    log.info("%s", describe(loaded))
-    return loaded
+    summary = describe(loaded)
+    log.info("%s", summary)
+    return loaded, summary
 
 
 def warn_truncated(encoder: ChatEncoder, before: int, count: int) -> None:
@@ -74,11 +75,11 @@ def encode_sources(
     sources: list[DataSourceConfig], data: DataConfig, encoder: ChatEncoder, seed: int
 ) -> EncodedSet:
     """Load, validate (all before training starts), mix and tokenize ``sources``."""
-    loaded = load_data_sources(sources, data)
+    loaded, summary = load_data_sources(sources, data)
     records = mix(loaded, seed)
     before = encoder.truncated_prompts
     examples: list[Encoded] = [
         encoder.sft(r) if isinstance(r, SftRecord) else encoder.pair(r) for r in records
     ]
     warn_truncated(encoder, before, len(records))
-    return EncodedSet(examples=examples, summary=describe(loaded))
+    return EncodedSet(examples=examples, summary=summary)

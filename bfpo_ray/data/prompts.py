@@ -35,7 +35,8 @@ def load_prompts(sources: list[DataSourceConfig], data: DataConfig, encoder: Cha
     """Every distinct prompt of ``sources``, in the order of their records mixed by ``seed`` (first seen wins)."""
     seen: dict[tuple[tuple[str, str], ...], Prompt] = {}
     before = encoder.truncated_prompts
-    for record in mix(load_data_sources(sources, data), seed):
+    loaded, _ = load_data_sources(sources, data)
+    for record in mix(loaded, seed):
         key = messages_key(record.prompt)
         if key not in seen:
             tags = dict(record.tags) if isinstance(record, PromptRecord) else {}

@@ -182,7 +182,8 @@ def restore(policy: PolicyGroup, cfg: RunConfig, path: Path | None) -> int:
         return 0
     state = policy.load_checkpoint(str(path))
     expected = batch_state(cfg)
-    saved = {k: state.get(k, cfg.trainer.train_batch_size if k == "buffer_batch_size" else None) for k in expected}
+    older = {"buffer_batch_size": state.get("train_batch_size")}  # checkpoints from before the setting: equal
+    saved = {k: state.get(k, older.get(k)) for k in expected}
     if saved != expected:
         raise TrainingStopped(f"trainer.resume: {path} was written with {saved}, this run has {expected}")
     log.info("resumed from %s at step %d", path, state["step"])

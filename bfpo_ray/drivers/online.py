@@ -172,14 +172,10 @@ def round_usage(out: Path, r: int) -> Usage:
     usage = load_usage(round_policy(out, r))
     assert usage is not None, f"round {r} has no usage.json"
     stats = json.loads((round_dir(out, r) / "labels.json").read_text())
-    usage.generated_tokens += stats["generated_tokens"]
-    usage.forward_tokens += stats["labelling_forward_tokens"]
-    usage.wall_seconds += stats["generate_seconds"] + stats["label_seconds"]
-    for role, seconds in stats["cpu_seconds"].items():
-        usage.cpu_seconds[role] = usage.cpu_seconds.get(role, 0.0) + seconds
-    for role, seconds in stats["gpu_seconds"].items():
-        if seconds:
-            usage.gpu_seconds[role] = usage.gpu_seconds.get(role, 0.0) + seconds
+    usage.add(Usage(wall_seconds=stats["generate_seconds"] + stats["label_seconds"],
+                    cpu_seconds=stats["cpu_seconds"], gpu_seconds={k: v for k, v in stats["gpu_seconds"].items() if v},
+                    forward_tokens=stats["labelling_forward_tokens"], generated_tokens=stats["generated_tokens"],
+                    parameters=usage.parameters))
     return usage
 
 
