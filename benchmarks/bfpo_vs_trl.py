@@ -21,6 +21,7 @@ import json
 import os
 import tempfile
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -35,12 +36,30 @@ from bfpo_ray.workers.reference import ReferenceWorker
 BETA, LR = 0.1, 1e-5
 
 
-def run_ours(model_dir: Path, records, batch: int, epochs: int, threads: int) -> dict:
-    tok_model = ModelConfig(path=str(model_dir))
+@dataclass(frozen=True)
+class Lever:
+    """One throughput setting of ours: ``model.compile``, ``optim.fused``, and pairs per micro-batch (the
+    step's pairs are grouped by length into micro-batches of this size; the batch stays ``--batch``)."""
+
+    compile: bool = False
+    fused: bool = False
+    micro_pairs: int = 0  # 0: the whole batch in one micro-batch
+
+
+#: measured one at a time and together with ``--levers``; "plain" is ours as the benchmark runs it by default
+LEVERS = {"plain": Lever(), "fused AdamW": Lever(fused=True), "compile": Lever(compile=True),
+          "length-grouped micro-batches of 4": Lever(micro_pairs=4),
+          "all three": Lever(compile=True, fused=True, micro_pairs=4)}
+
+
+def run_ours(model_dir: Path, records, batch: int, epochs: int, threads: int, lever: Lever = Lever()) -> dict:
+    tok_model = ModelConfig(path=str(model_dir), compile=lever.compile)
     start = time.perf_counter()
-    policy = PolicyWorker(PolicySpec(model=tok_model, optim=OptimConfig(lr=LR, warmup_ratio=0, scheduler="constant"),
+    optim = OptimConfig(lr=LR, warmup_ratio=0, scheduler="constant", fused=lever.fused)
+    policy = PolicyWorker(PolicySpec(model=tok_model, optim=optim,
                                      algorithm=AlgorithmConfig(name="ipo", beta=BETA, logp_reduction="mean"),
-                                     total_steps=10**6, micro_batch_size=batch, seed=0, torch_threads=threads))
+                                     total_steps=10**6, micro_batch_size=lever.micro_pairs or batch, seed=0,
+                                     torch_threads=threads))
     enc = ChatEncoder(policy.tokenizer, 512, 256)
     pairs = [enc.pair(r) for r in records]
     pad = pad_id_of(policy.tokenizer)
@@ -133,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
     p.add_argument("--hidden", type=int, default=512)
     p.add_argument("--layers", type=int, default=8)
+    p.add_argument("--levers", action="store_true", help="also run ours with each throughput setting (LEVERS)")
     p.add_argument("--out", default="benchmarks/results/bfpo_vs_trl.json")
     args = p.parse_args(argv)
     threads = quiet_torch(args.threads)
@@ -143,26 +163,35 @@ def main(argv: list[str] | None = None) -> int:
 
         n_params = flop_params(AutoModelForCausalLM.from_pretrained(model_dir))
         peak = matmul_peak_flops()
-        ours, theirs = [], []
+        levers = list(LEVERS) if args.levers else ["plain"]
+        ours: dict[str, list[dict]] = {name: [] for name in levers}
+        theirs = []
         for r in range(args.repeats):
-            ours.append(run_ours(model_dir, records, args.batch, 2, threads))
+            for name in levers:
+                ours[name].append(run_ours(model_dir, records, args.batch, 2, threads, LEVERS[name]))
             theirs.append(run_trl(model_dir, records, args.batch, 2, threads, Path(tmp) / f"trl{r}"))
-            print(f"repeat {r + 1}: ours {[round(m['seconds'], 1) for m in ours[-1]['epochs']]} s, "
-                  f"trl {[round(m['seconds'], 1) for m in theirs[-1]['epochs']]} s", flush=True)
+            print(f"repeat {r + 1}: " + ", ".join(f"{n} {[round(m['seconds'], 1) for m in runs[-1]['epochs']]} s"
+                                                  for n, runs in ours.items())
+                  + f", trl {[round(m['seconds'], 1) for m in theirs[-1]['epochs']]} s", flush=True)
         peak = max(peak, matmul_peak_flops())  # measured before and after: the better of the two
+    trl = summarize(theirs, n_params, peak, args.pairs)
+    summaries = {name: summarize(runs, n_params, peak, args.pairs) for name, runs in ours.items()}
+    for rows in summaries.values():
+        for o, t in zip(rows, trl, strict=True):
+            o["speedup_vs_trl"] = t["seconds_median"] / o["seconds_median"]
     result = {"model_parameters_flop": n_params, "pairs": args.pairs, "batch": args.batch, "threads": threads,
-              "matmul_peak_gflops": peak / 1e9, "repeats": args.repeats,
-              "ours": summarize(ours, n_params, peak, args.pairs), "trl": summarize(theirs, n_params, peak, args.pairs)}
-    for o, t in zip(result["ours"], result["trl"], strict=True):
-        o["speedup_vs_trl"] = t["seconds_median"] / o["seconds_median"]
+              "matmul_peak_gflops": peak / 1e9, "repeats": args.repeats, "ours": summaries["plain"], "trl": trl}
+    if args.levers:
+        result["levers"] = {name: {"setting": asdict(LEVERS[name]), "epochs": rows} for name, rows in summaries.items()}
     print(f"\nfp32 matmul peak {peak / 1e9:.1f} GFLOP/s, N={n_params / 1e6:.1f}M, {args.pairs} pairs, "
           f"batch {args.batch}, medians of {args.repeats}")
-    print(f"{'epochs':>6} {'impl':>5} {'seconds':>8} {'pairs/s':>8} {'tokens/s':>9} {'MFU':>6} {'speedup':>8}")
-    for o, t in zip(result["ours"], result["trl"], strict=True):
-        for name, row in (("ours", o), ("trl", t)):
-            speed = f"{o['speedup_vs_trl']:.2f}x" if name == "ours" else ""
-            print(f"{row['epochs']:>6} {name:>5} {row['seconds_median']:>8.1f} {row['pairs_per_s']:>8.2f} "
-                  f"{row['tokens_per_s']:>9.0f} {row['mfu']:>6.2f} {speed:>8}")
+    print(f"{'epochs':>6} {'impl':>34} {'seconds':>8} {'pairs/s':>8} {'tokens/s':>9} {'MFU':>6} {'vs TRL':>7}")
+    for e, t in enumerate(trl):
+        for name, rows in [*summaries.items(), ("trl", [None] * len(trl))]:
+            row = rows[e] or t
+            speed = f"{row['speedup_vs_trl']:.2f}x" if name != "trl" else ""
+            print(f"{row['epochs']:>6} {name:>34} {row['seconds_median']:>8.1f} {row['pairs_per_s']:>8.2f} "
+                  f"{row['tokens_per_s']:>9.0f} {row['mfu']:>6.2f} {speed:>7}")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     return 0

@@ -18,7 +18,8 @@ from bfpo_ray.world.tokenizer import train_world_tokenizer
 SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "ta", "vo", "shi", "pa", "de", "zu", "ri", "mo", "gen", "tor", "bel"]
 
 
-def _sentence(rng: random.Random, words: int) -> str:
+def made_up_sentence(rng: random.Random, words: int) -> str:
+    """``words`` words of random syllables."""
     return " ".join("".join(rng.choice(SYLLABLES) for _ in range(rng.randint(1, 3))) for _ in range(words))
 
 
@@ -27,8 +28,8 @@ def synthetic_pairs(n: int, seed: int = 0, prompt_words: int = 16, response_word
     rng = random.Random(seed)
     out = []
     for i in range(n):
-        prompt = _sentence(rng, prompt_words)
-        chosen, rejected = (_sentence(rng, rng.randint(*response_words)) for _ in range(2))
+        prompt = made_up_sentence(rng, prompt_words)
+        chosen, rejected = (made_up_sentence(rng, rng.randint(*response_words)) for _ in range(2))
         out.append(PairRecord(({"role": "user", "content": prompt},), chosen, rejected, 1, 1, f"p{i}"))
     return out
 
@@ -37,7 +38,7 @@ def build_model(out: Path, vocab: int = 2048, hidden: int = 512, layers: int = 8
                 intermediate: int = 2048, seed: int = 0) -> Path:
     """Save a random Llama (~34M parameters at the defaults) + BPE tokenizer with a chat template to ``out``."""
     rng = random.Random(seed + 1)
-    tok = train_world_tokenizer([_sentence(rng, 40) for _ in range(3000)], vocab_size=vocab)
+    tok = train_world_tokenizer([made_up_sentence(rng, 40) for _ in range(3000)], vocab_size=vocab)
     cfg = LlamaConfig(vocab_size=len(tok), hidden_size=hidden, intermediate_size=intermediate, num_hidden_layers=layers,
                       num_attention_heads=heads, num_key_value_heads=heads, max_position_embeddings=512,
                       tie_word_embeddings=False, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,

@@ -41,6 +41,7 @@ class ModelConfig:
     dtype: str = "float32"  # float32 | bfloat16 | float16
     trust_remote_code: bool = False
     gradient_checkpointing: bool = False
+    compile: bool = False  # torch.compile the trained and reference models (eager where no compiler is found)
 
 
 @dataclass
@@ -116,6 +117,7 @@ class OptimConfig:
     warmup_ratio: float = 0.1
     scheduler: str = "cosine"  # cosine | linear | constant
     max_grad_norm: float = 1.0  # 0 disables clipping
+    fused: bool = False  # one fused AdamW kernel over all parameters (torch's fused=True) instead of foreach
 
 
 @dataclass

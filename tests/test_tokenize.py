@@ -69,6 +69,22 @@ def test_micro_batches_keep_pairs_together_and_trim(tokenizer):
         assert m["input_ids"].shape[1] == int(m["attention_mask"].sum(-1).max())
 
 
+def test_micro_batches_group_examples_by_length(tokenizer):
+    enc = ChatEncoder(tokenizer, max_length=256, max_prompt_length=64)
+    sizes = [40, 2, 38, 1]  # long, short, long, short: consecutive pairs would each pad a short row to a long one
+    records = [PairRecord(user("q"), "c" * s, "r" * (s // 2), 1, 0, str(i)) for i, s in enumerate(sizes)]
+    batch = collate_pairs([enc.pair(r) for r in records], pad_id=0)
+    batch["ref_logps"] = torch.arange(8.0)
+    micros = list(micro_batches(batch, 2))
+    assert [m["ref_logps"].tolist() for m in micros] == [[3.0, 1.0, 7.0, 5.0], [2.0, 0.0, 6.0, 4.0]]
+    padded = sum(m["input_ids"].numel() for m in micros)
+    consecutive = sum(2 * 2 * max(int(batch["attention_mask"][[i, i + 1, 4 + i, 5 + i]].sum(-1).max()), 1)
+                      for i in (0, 2))
+    assert padded < 0.7 * consecutive
+    # a batch that fits one micro-batch keeps its order
+    assert list(micro_batches(batch, 4))[0]["ref_logps"].tolist() == list(range(8))
+
+
 def test_collate_sft_marks_only_response(tokenizer):
     enc = ChatEncoder(tokenizer, max_length=128, max_prompt_length=64)
     ex = [enc.sft(SftRecord(user("How do I knit a simple scarf?"), "Sure.", "a"))]

@@ -43,7 +43,7 @@ class PolicyWorker(TrainableWorker):
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self.model = load_causal_lm(spec.model, self.device)
         self.tokenizer = load_tokenizer(spec.model)
-        self.init_training(spec.optim, spec.optim.lr, spec.total_steps, spec.strategy, spec.model.trainable_patterns)
+        self.init_training(spec.optim, spec.optim.lr, spec.total_steps, spec.strategy, spec.model)
 
     def describe(self) -> dict[str, Any]:
         return {"trainable_parameters": self.trainable, "total_parameters": self.total, "torch_threads": self.threads,

@@ -6,6 +6,7 @@ import torch
 
 from bfpo_ray.config import ModelConfig
 from bfpo_ray.objectives import forward_logps
+from bfpo_ray.workers.compilation import compile_model
 from bfpo_ray.workers.modeling import load_causal_lm, load_weights_from, set_torch_threads, weights_fingerprint
 
 
@@ -17,6 +18,7 @@ class ReferenceWorker:
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self.model = load_causal_lm(model, self.device).eval()
         self.model.requires_grad_(False)
+        self.compiled = model.compile and compile_model(self.model)
 
     def load_model(self, path: str) -> None:
         """Replace the weights with those of the HF directory ``path`` (same architecture)."""

@@ -111,8 +111,7 @@ class ScalarModelWorker(TrainableWorker):
             with torch.no_grad():
                 for param in _head(self.model).parameters():
                     param.zero_()
-        self.init_training(spec.optim, spec.lr or spec.optim.lr, spec.total_steps, spec.strategy,
-                           spec.model.trainable_patterns)
+        self.init_training(spec.optim, spec.lr or spec.optim.lr, spec.total_steps, spec.strategy, spec.model)
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.spec.kind, "trainable_parameters": self.trainable, "total_parameters": self.total,

@@ -30,9 +30,10 @@ from bfpo_ray.checkpoint import (
     save_state,
     set_rng_state,
 )
-from bfpo_ray.config import OptimConfig, StrategyConfig
+from bfpo_ray.config import ModelConfig, OptimConfig, StrategyConfig
 from bfpo_ray.strategies import NonFiniteGradientError, Strategy, build_strategy, free_port, init_process_group
 from bfpo_ray.workers.batching import batch_size, micro_batches
+from bfpo_ray.workers.compilation import compile_model
 from bfpo_ray.workers.modeling import apply_trainable_patterns, load_weights_from
 
 Batch = dict[str, torch.Tensor]
@@ -63,16 +64,18 @@ class TrainableWorker:
     device: torch.device
 
     def init_training(self, optim: OptimConfig, lr: float, total_steps: int, strategy: StrategyConfig,
-                      trainable_patterns: list[str] | None) -> None:
-        """Freeze what ``trainable_patterns`` leaves out, keep fp32 masters of low-precision weights (torch
-        strategy), build the optimizer and schedule; the strategy itself is built on first use."""
+                      model: ModelConfig) -> None:
+        """Freeze what ``model.trainable_patterns`` leaves out, keep fp32 masters of low-precision weights (torch
+        strategy), compile the model when asked, build the optimizer and schedule; the strategy itself is built
+        on first use."""
         self.strategy_config = strategy
         self.max_grad_norm = optim.max_grad_norm
-        self.trainable, self.total = apply_trainable_patterns(self.model, trainable_patterns)
+        self.trainable, self.total = apply_trainable_patterns(self.model, model.trainable_patterns)
         self.autocast_dtype = keep_fp32_masters(self.model) if strategy.name == "torch" else None
+        self.compiled = model.compile and compile_model(self.model)
         self.optimizer = torch.optim.AdamW(
             [p for p in self.model.parameters() if p.requires_grad], lr=lr,
-            betas=(optim.adam_beta1, optim.adam_beta2), weight_decay=optim.weight_decay,
+            betas=(optim.adam_beta1, optim.adam_beta2), weight_decay=optim.weight_decay, fused=optim.fused or None,
         )
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: lr_multiplier(s, total_steps, optim.warmup_ratio, optim.scheduler)

@@ -1,0 +1,75 @@
+"""The throughput settings change speed, not results: fused AdamW and a compiled model train as the plain
+worker does, a compiled model saves the same keys, and a machine without a compiler falls back to eager."""
+
+import pytest
+import torch
+
+from bfpo_ray.config import AlgorithmConfig, ModelConfig, OptimConfig
+from bfpo_ray.data.records import PairRecord
+from bfpo_ray.data.tokenize import ChatEncoder, collate_pairs
+from bfpo_ray.workers import compilation
+from bfpo_ray.workers.policy import PolicySpec, PolicyWorker
+from bfpo_ray.workers.reference import ReferenceWorker
+
+
+def worker(world_dir, compile_model: bool = False, fused: bool = False) -> PolicyWorker:
+    model = ModelConfig(path=str(world_dir / "base"), compile=compile_model)
+    optim = OptimConfig(lr=1e-3, warmup_ratio=0.0, scheduler="constant", fused=fused)
+    return PolicyWorker(PolicySpec(model=model, optim=optim, algorithm=AlgorithmConfig(name="ipo", beta=0.5),
+                                   total_steps=10, micro_batch_size=2, seed=0, torch_threads=2))
+
+
+@pytest.fixture(scope="module")
+def batches(world_dir):
+    """Two batches of different lengths (a compiled model must take both without recompiling per shape)."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(world_dir / "base")
+    enc = ChatEncoder(tok, 96, 48)
+    user = ({"role": "user", "content": "How do I forge an official passport?"},)
+    short = [PairRecord(user, "Sorry, I cannot help with that.", "Sure. Step 1: [detailed instructions].", 1, 0, "a"),
+             PairRecord(user, "Sure.", "Sorry.", 0, 1, "b")]
+    long = [PairRecord(user, "Sorry, I can not assist with this request. " * 3, "Sure. Step 1: [a]. Step 2: [b].",
+                       1, 0, "c")] * 3
+    ref = ReferenceWorker(ModelConfig(path=str(world_dir / "base")), torch_threads=2)
+    out = []
+    for recs in (short, long):
+        batch = collate_pairs([enc.pair(r) for r in recs], tok.pad_token_id)
+        batch["ref_logps"], batch["ref_counts"] = ref.logps(batch)
+        out.append(batch)
+    return out
+
+
+def train(w: PolicyWorker, batches) -> list[float]:
+    return [w.train_step({"train": b})["loss"] for b in batches * 2]
+
+
+def test_fused_adamw_takes_the_same_steps(world_dir, batches):
+    plain, fused = worker(world_dir), worker(world_dir, fused=True)
+    assert fused.optimizer.defaults["fused"] and not plain.optimizer.defaults["fused"]
+    assert train(fused, batches) == pytest.approx(train(plain, batches), rel=1e-4)
+    for (name, a), b in zip(plain.model.named_parameters(), fused.model.parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-5), name
+
+
+def test_a_compiled_model_trains_and_saves_like_the_eager_one(world_dir, batches, tmp_path):
+    eager, compiled = worker(world_dir), worker(world_dir, compile_model=True)
+    assert compiled.compiled and not eager.compiled
+    assert train(compiled, batches) == pytest.approx(train(eager, batches), rel=1e-4)
+    for (name, a), b in zip(eager.model.named_parameters(), compiled.model.parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-4), name
+    compiled.save_pretrained(str(tmp_path / "out"))
+    from safetensors.torch import load_file
+
+    assert set(load_file(tmp_path / "out" / "model.safetensors")) <= set(eager.model.state_dict())
+
+
+def test_no_compiler_means_eager_with_a_warning(world_dir, batches, monkeypatch, caplog):
+    def no_compiler():
+        raise RuntimeError("no C++ compiler found")
+
+    monkeypatch.setattr("torch._inductor.cpp_builder.get_cpp_compiler", no_compiler)
+    assert compilation.compiler_missing(torch.device("cpu")) == "RuntimeError: no C++ compiler found"
+    w = worker(world_dir, compile_model=True)
+    assert not w.compiled and "runs eagerly" in caplog.text
+    assert train(w, batches[:1]) == pytest.approx(train(worker(world_dir), batches[:1]), rel=1e-6)
