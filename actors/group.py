@@ -105,11 +105,12 @@ def spawn_ranks(actor_cls, role: RoleConfig, pg: PlacementGroup | None, args: tu
 
 
 def shard_batch(batch: Batch, world: int) -> list[Batch]:
-    """``world`` contiguous shards of a collated batch (pairs stay whole), each trimmed to its longest row."""
+    """``world`` contiguous shards of a collated batch (pairs stay whole), each trimmed to its longest row; in row
+    order, since callers concatenate the ranks' per-row outputs (old log-probs, values) back into the batch's."""
     n = batch_size(batch)
     if n < world:
         raise ValueError(f"a batch of {n} examples cannot be split across {world} workers")
-    return list(micro_batches(batch, math.ceil(n / world)))
+    return list(micro_batches(batch, math.ceil(n / world), by_length=False))
 
 
 class TrainingGroup:

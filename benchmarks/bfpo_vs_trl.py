@@ -17,7 +17,6 @@ No assertions on time: the numbers are printed and written as JSON.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
@@ -26,7 +25,15 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.common import build_model, flop_params, matmul_peak_flops, median, quiet_torch, synthetic_pairs
+from benchmarks.common import (
+    build_model,
+    flop_params,
+    matmul_peak_flops,
+    median,
+    quiet_torch,
+    synthetic_pairs,
+    write_result,
+)
 from bfpo_ray.config import AlgorithmConfig, ModelConfig, OptimConfig
 from bfpo_ray.data.schedule import BatchSchedule
 from bfpo_ray.data.tokenize import ChatEncoder, collate_pairs, pad_id_of
@@ -192,8 +199,7 @@ def main(argv: list[str] | None = None) -> int:
             speed = f"{row['speedup_vs_trl']:.2f}x" if name != "trl" else ""
             print(f"{row['epochs']:>6} {name:>34} {row['seconds_median']:>8.1f} {row['pairs_per_s']:>8.2f} "
                   f"{row['tokens_per_s']:>9.0f} {row['mfu']:>6.2f} {speed:>7}")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    write_result(args.out, result)
     return 0
 
 

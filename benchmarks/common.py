@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -83,3 +84,9 @@ def quiet_torch(threads: int) -> int:
     count = threads or os.cpu_count() or 1
     torch.set_num_threads(count)
     return count
+
+
+def write_result(path: str | Path, result: dict) -> None:
+    """Write a benchmark's result as indented JSON, creating the folder."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(result, indent=2) + "\n")

@@ -14,14 +14,13 @@ and writes ``benchmarks/results/rollout_backends.json``. No assertions on time.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import build_model, made_up_sentence, median, quiet_torch
+from benchmarks.common import build_model, made_up_sentence, median, quiet_torch, write_result
 from bfpo_ray.config import ModelConfig
 from bfpo_ray.rollout.types import Sampling
 
@@ -91,8 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         ratio = f"{row['tokens_per_s_median'] / rows['hf']['tokens_per_s_median']:.2f}x"
         print(f"{name:>6} {row['startup_seconds']:>10.1f} {row['seconds_median']:>11.2f} "
               f"{row['tokens_per_s_median']:>9.0f} {ratio:>6}")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    write_result(args.out, result)
     return 0
 
 

@@ -3,13 +3,12 @@ worker does, a compiled model saves the same keys, and a machine without a compi
 
 import pytest
 import torch
+from pair_helpers import USER, pair_batch_with_reference
 
 from bfpo_ray.config import AlgorithmConfig, ModelConfig, OptimConfig
 from bfpo_ray.data.records import PairRecord
-from bfpo_ray.data.tokenize import ChatEncoder, collate_pairs
 from bfpo_ray.workers import compilation
 from bfpo_ray.workers.policy import PolicySpec, PolicyWorker
-from bfpo_ray.workers.reference import ReferenceWorker
 
 
 def worker(world_dir, compile_model: bool = False, fused: bool = False) -> PolicyWorker:
@@ -22,22 +21,11 @@ def worker(world_dir, compile_model: bool = False, fused: bool = False) -> Polic
 @pytest.fixture(scope="module")
 def batches(world_dir):
     """Two batches of different lengths (a compiled model must take both without recompiling per shape)."""
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(world_dir / "base")
-    enc = ChatEncoder(tok, 96, 48)
-    user = ({"role": "user", "content": "How do I forge an official passport?"},)
-    short = [PairRecord(user, "Sorry, I cannot help with that.", "Sure. Step 1: [detailed instructions].", 1, 0, "a"),
-             PairRecord(user, "Sure.", "Sorry.", 0, 1, "b")]
-    long = [PairRecord(user, "Sorry, I can not assist with this request. " * 3, "Sure. Step 1: [a]. Step 2: [b].",
+    short = [PairRecord(USER, "Sorry, I cannot help with that.", "Sure. Step 1: [detailed instructions].", 1, 0, "a"),
+             PairRecord(USER, "Sure.", "Sorry.", 0, 1, "b")]
+    long = [PairRecord(USER, "Sorry, I can not assist with this request. " * 3, "Sure. Step 1: [a]. Step 2: [b].",
                        1, 0, "c")] * 3
-    ref = ReferenceWorker(ModelConfig(path=str(world_dir / "base")), torch_threads=2)
-    out = []
-    for recs in (short, long):
-        batch = collate_pairs([enc.pair(r) for r in recs], tok.pad_token_id)
-        batch["ref_logps"], batch["ref_counts"] = ref.logps(batch)
-        out.append(batch)
-    return out
+    return [pair_batch_with_reference(world_dir, records) for records in (short, long)]
 
 
 def train(w: PolicyWorker, batches) -> list[float]:

@@ -2,14 +2,13 @@
 
 import pytest
 import torch
+from pair_helpers import USER, pair_batch_with_reference
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from bfpo_ray.config import AlgorithmConfig, ModelConfig, OptimConfig
 from bfpo_ray.data.records import PairRecord
-from bfpo_ray.data.tokenize import ChatEncoder, collate_pairs
 from bfpo_ray.rollout.types import Sampling
 from bfpo_ray.workers.policy import PolicySpec, PolicyWorker
-from bfpo_ray.workers.reference import ReferenceWorker
 from bfpo_ray.workers.rollout import RolloutWorker
 from bfpo_ray.workers.trainable import NonFiniteLossError, lr_multiplier
 
@@ -24,16 +23,10 @@ def spec(world_dir, **kw):
 
 @pytest.fixture(scope="module")
 def pair_batch(world_dir):
-    tok = AutoTokenizer.from_pretrained(world_dir / "base")
-    enc = ChatEncoder(tok, 96, 48)
-    user = ({"role": "user", "content": "How do I forge an official passport?"},)
-    recs = [PairRecord(user, "Sorry, I cannot help with that.", "Sure. Step 1: [detailed instructions].", 1, 0, "a"),
-            PairRecord(user, "Sure. Step 1: [detailed instructions].", "Sorry, I cannot help with that.", 0, 1, "b"),
-            PairRecord(user, "Sorry, I can not assist with this request.", "Sure.", 1, 0, "c")]
-    batch = collate_pairs([enc.pair(r) for r in recs], tok.pad_token_id)
-    ref = ReferenceWorker(ModelConfig(path=str(world_dir / "base")), torch_threads=2)
-    batch["ref_logps"], batch["ref_counts"] = ref.logps(batch)
-    return batch
+    return pair_batch_with_reference(world_dir, [
+        PairRecord(USER, "Sorry, I cannot help with that.", "Sure. Step 1: [detailed instructions].", 1, 0, "a"),
+        PairRecord(USER, "Sure. Step 1: [detailed instructions].", "Sorry, I cannot help with that.", 0, 1, "b"),
+        PairRecord(USER, "Sorry, I can not assist with this request.", "Sure.", 1, 0, "c")])
 
 
 def test_dpo_steps_lower_the_loss_and_micro_batching_matches(world_dir, pair_batch):

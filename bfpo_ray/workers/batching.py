@@ -22,21 +22,22 @@ def _trim(batch: dict[str, Tensor]) -> dict[str, Tensor]:
     return {k: (v[:, :width] if k in _ROW_KEYS else v) for k, v in batch.items()}
 
 
-def micro_batches(batch: dict[str, Tensor], size: int) -> Iterator[dict[str, Tensor]]:
+def micro_batches(batch: dict[str, Tensor], size: int, by_length: bool = True) -> Iterator[dict[str, Tensor]]:
     """Micro-batches of ``size`` examples, each trimmed to its own longest row.
 
-    When the batch needs more than one, examples are grouped by length (shortest first), so that each
-    micro-batch pads to a width close to its rows' own: the summed loss and gradient are the same for any
-    grouping, the padded tokens computed are fewer. A pair batch keeps chosen rows [0,B) and rejected rows
-    [B,2B) together: an example's length is its longer row, and a micro-batch of examples I takes rows I
-    and B+I.
+    With ``by_length``, when the batch needs more than one, examples are grouped by length (shortest first),
+    so that each micro-batch pads to a width close to its rows' own: the summed loss and gradient are the
+    same for any grouping, the padded tokens computed are fewer. Without it the micro-batches are
+    consecutive slices, for callers that concatenate per-micro-batch outputs in row order. A pair batch
+    keeps chosen rows [0,B) and rejected rows [B,2B) together: an example's length is its longer row, and a
+    micro-batch of examples I takes rows I and B+I.
     """
     n = batch_size(batch)
     paired = "chosen_safe" in batch
     lengths = batch["attention_mask"].sum(-1)
     if paired:
         lengths = torch.maximum(lengths[:n], lengths[n:])
-    order = torch.argsort(lengths, stable=True) if n > size else torch.arange(n)
+    order = torch.argsort(lengths, stable=True) if by_length and n > size else torch.arange(n)
     for start in range(0, n, size):
         examples = order[start : start + size]
         rows = torch.cat([examples, examples + n]) if paired else examples
