@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 from transformers import AutoTokenizer, LlamaForCausalLM
 
-from benchmarks.common import matmul_peak_flops, median
+from benchmarks.common import matmul_peak_flops, median, write_result
 from bfpo_ray.config import load_config
 from bfpo_ray.drivers.ppo import train
 from bfpo_ray.run_log import read_metrics
@@ -111,10 +111,8 @@ def main() -> None:
         speedup = results["every core"]["batch_seconds"] / results["shared"]["batch_seconds"]
         print(f"shared / every core: {speedup:.2f}x faster per rollout batch")
     model_name = "random 34M Llama" if args.size == "34m" else args.model or "world base"
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps({"cores": cores, "matmul_peak_flops": peak, "steps": args.steps,
-                                           "model": model_name, "runs": results,
-                                           "shared_speedup": speedup}, indent=2) + "\n")
+    write_result(args.json, {"cores": cores, "matmul_peak_flops": peak, "steps": args.steps, "model": model_name,
+                             "runs": results, "shared_speedup": speedup})
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ worker does, a compiled model saves the same keys, and a machine without a compi
 import pytest
 import torch
 from pair_helpers import USER, pair_batch_with_reference
+from torch._dynamo.utils import counters
 
 from bfpo_ray.config import AlgorithmConfig, ModelConfig, OptimConfig
 from bfpo_ray.data.records import PairRecord
@@ -20,7 +21,7 @@ def worker(world_dir, compile_model: bool = False, fused: bool = False) -> Polic
 
 @pytest.fixture(scope="module")
 def batches(world_dir):
-    """Two batches of different lengths (a compiled model must take both without recompiling per shape)."""
+    """Two batches of different lengths (a compiled model, with dynamic shapes, must take both)."""
     short = [PairRecord(USER, "Sorry, I cannot help with that.", "Sure. Step 1: [detailed instructions].", 1, 0, "a"),
              PairRecord(USER, "Sure.", "Sorry.", 0, 1, "b")]
     long = [PairRecord(USER, "Sorry, I can not assist with this request. " * 3, "Sure. Step 1: [a]. Step 2: [b].",
@@ -43,7 +44,9 @@ def test_fused_adamw_takes_the_same_steps(world_dir, batches):
 def test_a_compiled_model_trains_and_saves_like_the_eager_one(world_dir, batches, tmp_path):
     eager, compiled = worker(world_dir), worker(world_dir, compile_model=True)
     assert compiled.compiled and not eager.compiled
+    graphs = counters["stats"]["unique_graphs"]
     assert train(compiled, batches) == pytest.approx(train(eager, batches), rel=1e-4)
+    assert counters["stats"]["unique_graphs"] > graphs  # dynamo captured graphs: not a silent eager fallback
     for (name, a), b in zip(eager.model.named_parameters(), compiled.model.parameters(), strict=True):
         assert torch.allclose(a, b, atol=1e-4), name
     compiled.save_pretrained(str(tmp_path / "out"))
