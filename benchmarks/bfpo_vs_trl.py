@@ -45,22 +45,25 @@ BETA, LR = 0.1, 1e-5
 
 @dataclass(frozen=True)
 class Lever:
-    """One throughput setting of ours: ``model.compile``, ``optim.fused``, and pairs per micro-batch (the
-    step's pairs are grouped by length into micro-batches of this size; the batch stays ``--batch``)."""
+    """One throughput setting of ours: ``model.compile``, ``optim.fused``, ``model.packing`` and pairs per
+    micro-batch (the step's pairs are grouped by length into micro-batches of this size; the batch stays
+    ``--batch``)."""
 
     compile: bool = False
     fused: bool = False
+    packing: bool = False
     micro_pairs: int = 0  # 0: the whole batch in one micro-batch
 
 
 #: measured one at a time and together with ``--levers``; "plain" is ours as the benchmark runs it by default
 LEVERS = {"plain": Lever(), "fused AdamW": Lever(fused=True), "compile": Lever(compile=True),
           "length-grouped micro-batches of 4": Lever(micro_pairs=4),
-          "all three": Lever(compile=True, fused=True, micro_pairs=4)}
+          "packing": Lever(packing=True), "compile + fused AdamW": Lever(compile=True, fused=True),
+          "compile + fused AdamW + packing": Lever(compile=True, fused=True, packing=True)}
 
 
 def run_ours(model_dir: Path, records, batch: int, epochs: int, threads: int, lever: Lever = Lever()) -> dict:
-    tok_model = ModelConfig(path=str(model_dir), compile=lever.compile)
+    tok_model = ModelConfig(path=str(model_dir), compile=lever.compile, packing=lever.packing)
     start = time.perf_counter()
     optim = OptimConfig(lr=LR, warmup_ratio=0, scheduler="constant", fused=lever.fused)
     policy = PolicyWorker(PolicySpec(model=tok_model, optim=optim,
