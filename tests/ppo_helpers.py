@@ -28,6 +28,7 @@ def ppo_overrides(world_dir, out, **overrides) -> list[str]:
         "rollout.max_new_tokens": 12,
         "optim.lr": 1e-3,
         "algorithm.critic_lr": 1e-3,
+        "algorithm.critic_warmup_batches": 0,  # both batches train the policy
     }
     for role in ("policy", "reference", "rollout", "reward", "critic"):
         base.update({f"{role}.{k}": v for k, v in LIGHT.items()})
