@@ -1,19 +1,21 @@
 """Padding-free forwards (``model.packing``): a micro-batch's sequences laid end to end in fewer rows.
 
 A right-padded batch of rows of lengths L_1..L_B computes B x max(L) token positions. Packed, the sequences
-are placed first-fit-decreasing into rows of at most ``row_tokens`` tokens, each sequence with its own
-position ids 0..L_b-1. Transformers reads a position id that does not follow its predecessor (+1) as the start
-of a new sequence and masks attention block-diagonally (``find_packed_sequence_indices``; flash-attention
-takes the same position ids as variable-length sequences), so every token sees exactly the tokens it would
-see in its own padded row: the same log-probs up to float rounding, from fewer computed positions.
+are spread over rows of near-equal length, at most ``row_tokens`` long, the row count chosen to compute the
+fewest positions (:func:`balanced_rows`), each sequence with its own position ids 0..L_b-1. Transformers reads
+a position id that does not follow its predecessor (+1) as the start of a new sequence and masks attention
+block-diagonally (``find_packed_sequence_indices``; flash-attention takes the same position ids as
+variable-length sequences), so every token sees exactly the tokens it would see in its own padded row: the
+same log-probs up to float rounding, from fewer computed positions.
 
-The matmuls scale with the packed positions; SDPA attention scales with rows x row_tokens^2, so a wider row
-trades padding for attention: the default, twice the longest sequence, keeps attention within 2x of the
-padded batch's while two shorter sequences can share a row.
+The matmuls scale with the packed positions; SDPA attention scales with rows x width^2, so a wider row
+trades padding for attention: the default, twice the longest sequence, keeps attention within about 2x of
+the padded batch's. On GPU, flash-attention's variable-length kernel has no such cost: one long row is best.
 """
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 
 import torch
@@ -23,22 +25,32 @@ from bfpo_ray.logprobs import token_logps
 Tensor = torch.Tensor
 
 
-def first_fit_rows(lengths: list[int], row_tokens: int) -> list[list[int]]:
-    """Sequence indices per packed row: longest first, each into the first row with room (first-fit decreasing).
+def _spread(lengths: list[int], order: list[int], count: int) -> tuple[list[list[int]], int]:
+    """Longest first into the row with the fewest tokens so far (longest-processing-time scheduling); the rows
+    and the longest row's length."""
+    heap = [(0, r) for r in range(count)]
+    rows: list[list[int]] = [[] for _ in range(count)]
+    for index in order:
+        filled, r = heapq.heappop(heap)
+        rows[r].append(index)
+        heapq.heappush(heap, (filled + lengths[index], r))
+    return rows, max(filled for filled, _ in heap)
 
-    A sequence longer than ``row_tokens`` gets a row of its own.
+
+def balanced_rows(lengths: list[int], row_tokens: int) -> list[list[int]]:
+    """Sequence indices per packed row: of every row count whose rows (filled by :func:`_spread`) stay within
+    ``row_tokens`` (or hold one sequence each), the one that computes the fewest positions (rows x longest row).
+
+    Ties go to fewer rows. Rows left empty are dropped.
     """
-    rows: list[list[int]] = []
-    room: list[int] = []
-    for index in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
-        slot = next((r for r, free in enumerate(room) if free >= lengths[index]), None)
-        if slot is None:
-            rows.append([index])
-            room.append(row_tokens - lengths[index])
-        else:
-            rows[slot].append(index)
-            room[slot] -= lengths[index]
-    return rows
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    best: tuple[int, list[list[int]]] | None = None
+    fewest = min(len(lengths), max(1, -(-sum(lengths) // max(1, row_tokens))))
+    for count in range(fewest, len(lengths) + 1):
+        rows, width = _spread(lengths, order, count)
+        if (width <= row_tokens or count == len(lengths)) and (best is None or count * width < best[0]):
+            best = (count * width, rows)
+    return [row for row in best[1] if row]
 
 
 @dataclass(frozen=True)
@@ -62,7 +74,7 @@ def pack(batch: dict[str, Tensor], row_tokens: int = 0) -> PackedBatch:
     if bool(batch["completion_mask"][:, 0].any()):
         raise ValueError("model.packing: a row starts with a response token (no prompt); packed sequences need one")
     lengths = [int(n) for n in batch["attention_mask"].sum(-1)]
-    rows = first_fit_rows(lengths, row_tokens or 2 * max(lengths))
+    rows = balanced_rows(lengths, row_tokens or 2 * max(lengths))
     width = max(sum(lengths[i] for i in row) for row in rows)
     shape = (len(rows), width)
     device = batch["input_ids"].device

@@ -9,16 +9,18 @@ from bfpo_ray.config import AlgorithmConfig, ModelConfig, OptimConfig
 from bfpo_ray.data.records import PairRecord
 from bfpo_ray.logprobs import sequence_logps
 from bfpo_ray.objectives import sft_objective
-from bfpo_ray.packing import first_fit_rows, pack, packed_sequence_logps
+from bfpo_ray.packing import balanced_rows, pack, packed_sequence_logps
 from bfpo_ray.workers.policy import PolicySpec, PolicyWorker
 from bfpo_ray.workers.reference import ReferenceWorker
 
 
-def test_first_fit_decreasing_by_hand():
-    # longest first: 5 -> row 0 (2 left), 4 -> row 1 (3 left), 3 -> row 1 (0 left), 2 -> row 0 (0 left)
-    assert first_fit_rows([5, 3, 4, 2], 7) == [[0, 3], [2, 1]]
-    # a sequence longer than a row gets a row of its own
-    assert first_fit_rows([9, 1], 4) == [[0], [1]]
+def test_balanced_rows_by_hand():
+    # 14 tokens / 7 = 2 rows; longest first into the lighter row: 5 -> r0, 4 -> r1, 3 -> r1 (4 < 5), 2 -> r0
+    assert balanced_rows([5, 3, 4, 2], 7) == [[0, 3], [2, 1]]
+    # 18 tokens / 9 = 2 rows of 9 (6 + 3 each); a tie goes to the first row
+    assert balanced_rows([6, 6, 3, 3], 9) == [[0, 2], [1, 3]]
+    # more rows asked for than sequences: one sequence a row, no empty rows
+    assert balanced_rows([9, 1], 4) == [[0], [1]]
 
 
 def toy_batch() -> dict[str, torch.Tensor]:
@@ -30,11 +32,11 @@ def toy_batch() -> dict[str, torch.Tensor]:
 
 def test_pack_lays_sequences_end_to_end_with_their_own_positions():
     packed = pack(toy_batch(), row_tokens=6)
-    # rows: [seq 0 (4 tokens), seq 1 (2)] and [seq 2 (3), filler (3)]
-    assert packed.input_ids.tolist() == [[11, 12, 13, 14, 21, 22], [31, 32, 33, 0, 0, 0]]
-    assert packed.position_ids.tolist() == [[0, 1, 2, 3, 0, 1], [0, 1, 2, 0, 1, 2]]
-    assert packed.sequence.tolist() == [[0, 0, 0, 0, 1, 1], [2, 2, 2, -1, -1, -1]]
-    assert packed.completion_mask.tolist() == [[0, 0, 1, 1, 0, 1], [0, 0, 1, 0, 0, 0]]
+    # 9 tokens / 6 -> 2 rows: seq 0 (4 tokens) then filler; seq 2 (3) then seq 1 (2)
+    assert packed.input_ids.tolist() == [[11, 12, 13, 14, 0], [31, 32, 33, 21, 22]]
+    assert packed.position_ids.tolist() == [[0, 1, 2, 3, 0], [0, 1, 2, 0, 1]]
+    assert packed.sequence.tolist() == [[0, 0, 0, 0, -1], [2, 2, 2, 1, 1]]
+    assert packed.completion_mask.tolist() == [[0, 0, 1, 1, 0], [0, 0, 1, 0, 1]]
     assert packed.batch_rows == 3
 
 
