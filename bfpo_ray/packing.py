@@ -71,6 +71,9 @@ def pack(batch: dict[str, Tensor], row_tokens: int = 0) -> PackedBatch:
     ``row_tokens`` 0 means twice the longest sequence. The filler at the end of a packed row counts up from 0, so
     it is a sequence of its own that no real token attends to.
     """
+    mask = batch["attention_mask"]
+    if bool((mask[:, 1:] > mask[:, :-1]).any()):
+        raise ValueError("model.packing: rows must be right-padded (attention mask 1...1 0...0)")
     if bool(batch["completion_mask"][:, 0].any()):
         raise ValueError("model.packing: a row starts with a response token (no prompt); packed sequences need one")
     lengths = [int(n) for n in batch["attention_mask"].sum(-1)]

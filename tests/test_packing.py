@@ -45,6 +45,10 @@ def test_a_row_without_prompt_cannot_be_packed():
     batch["completion_mask"][1, 0] = 1
     with pytest.raises(ValueError, match="starts with a response token"):
         pack(batch)
+    left_padded = toy_batch()
+    left_padded["attention_mask"][1] = torch.tensor([0, 0, 1, 1])
+    with pytest.raises(ValueError, match="right-padded"):
+        pack(left_padded)
 
 
 RECORDS = [
