@@ -30,8 +30,7 @@ def sft_objective(model: torch.nn.Module, batch: dict[str, Tensor], packing: boo
                   row_tokens: int = 0) -> tuple[Tensor, dict[str, Tensor]]:
     """Per-example response NLL (see :func:`bfpo_ray.losses.sft_loss`), padded or packed like :func:`forward_logps`."""
     if packing:
-        summed, counts = packed_sequence_logps(model, batch, row_tokens)
-        loss = -summed / counts.clamp(min=1.0)
+        loss = -reduce_logps(*packed_sequence_logps(model, batch, row_tokens), "mean")  # = sft_loss, per sequence
         return loss, {"nll": loss.detach()}
     logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False).logits
     per_token = token_logps(logits, batch["input_ids"])

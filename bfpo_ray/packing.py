@@ -76,26 +76,28 @@ def pack(batch: dict[str, Tensor], row_tokens: int = 0) -> PackedBatch:
         raise ValueError("model.packing: rows must be right-padded (attention mask 1...1 0...0)")
     if bool(batch["completion_mask"][:, 0].any()):
         raise ValueError("model.packing: a row starts with a response token (no prompt); packed sequences need one")
-    lengths = [int(n) for n in batch["attention_mask"].sum(-1)]
+    lengths = [int(n) for n in mask.sum(-1)]
     rows = balanced_rows(lengths, row_tokens or 2 * max(lengths))
     width = max(sum(lengths[i] for i in row) for row in rows)
-    shape = (len(rows), width)
-    device = batch["input_ids"].device
-    input_ids = torch.zeros(shape, dtype=torch.long, device=device)
-    completion = torch.zeros(shape, dtype=batch["completion_mask"].dtype, device=device)
-    sequence = torch.full(shape, -1, dtype=torch.long, device=device)
-    positions = torch.arange(width, device=device).repeat(len(rows), 1)
-    for r, members in enumerate(rows):
-        start = 0
+    # per packed position: the batch row it is copied from (-1 for filler) and its position id, which is also
+    # its column in that row (the filler counts from 0 too: a sequence of its own)
+    source_row: list[int] = []
+    position: list[int] = []
+    for members in rows:
         for index in members:
-            end = start + lengths[index]
-            input_ids[r, start:end] = batch["input_ids"][index, : lengths[index]]
-            completion[r, start:end] = batch["completion_mask"][index, : lengths[index]]
-            sequence[r, start:end] = index
-            positions[r, start:end] = torch.arange(lengths[index], device=device)
-            start = end
-        positions[r, start:] = torch.arange(width - start, device=device)
-    return PackedBatch(input_ids, positions, completion, sequence, len(lengths))
+            source_row += [index] * lengths[index]
+            position += range(lengths[index])
+        filler = width - sum(lengths[i] for i in members)
+        source_row += [-1] * filler
+        position += range(filler)
+    device = batch["input_ids"].device
+    sequence = torch.tensor(source_row, device=device).view(len(rows), width)
+    position_ids = torch.tensor(position, device=device).view(len(rows), width)
+    real = sequence >= 0
+    take = (sequence.clamp(min=0), torch.where(real, position_ids, 0))
+    input_ids = torch.where(real, batch["input_ids"][take], 0)
+    completion = torch.where(real, batch["completion_mask"][take], 0)
+    return PackedBatch(input_ids, position_ids, completion, sequence, len(lengths))
 
 
 def packed_sequence_logps(model: torch.nn.Module, batch: dict[str, Tensor],
@@ -112,6 +114,5 @@ def packed_sequence_logps(model: torch.nn.Module, batch: dict[str, Tensor],
     counted = packed.completion_mask[:, 1:].bool()
     owner = packed.sequence[:, 1:][counted]
     summed = per_token.new_zeros(packed.batch_rows).index_add(0, owner, per_token[counted])
-    counts = per_token.new_zeros(packed.batch_rows, dtype=torch.float32).index_add(
-        0, owner, torch.ones_like(owner, dtype=torch.float32))
+    counts = torch.bincount(owner, minlength=packed.batch_rows).float()
     return summed, counts
