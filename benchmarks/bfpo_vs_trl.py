@@ -58,7 +58,8 @@ class Lever:
 #: measured one at a time and together with ``--levers``; "plain" is ours as the benchmark runs it by default
 LEVERS = {"plain": Lever(), "fused AdamW": Lever(fused=True), "compile": Lever(compile=True),
           "length-grouped micro-batches of 4": Lever(micro_pairs=4),
-          "packing": Lever(packing=True), "compile + fused AdamW": Lever(compile=True, fused=True),
+          "packing": Lever(packing=True), "fused AdamW + packing": Lever(fused=True, packing=True),
+          "compile + fused AdamW": Lever(compile=True, fused=True),
           "compile + fused AdamW + packing": Lever(compile=True, fused=True, packing=True)}
 
 

@@ -42,10 +42,9 @@ class ModelConfig:
     trust_remote_code: bool = False
     gradient_checkpointing: bool = False
     compile: bool = False  # torch.compile the trained and reference models (eager where no compiler is found)
-    # padding-free forwards of SFT / DPO / IPO / BFPO training and the reference: sequences packed end to end
-    # into rows of packing_row_tokens (0: twice the micro-batch's longest), see bfpo_ray.packing
+    # padding-free forwards of SFT / DPO / IPO / BFPO training and the reference: a micro-batch's sequences
+    # end to end in one row, each attending only to itself (bfpo_ray.packing)
     packing: bool = False
-    packing_row_tokens: int = 0
 
 
 @dataclass

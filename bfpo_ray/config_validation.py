@@ -50,7 +50,6 @@ def validate(cfg: RunConfig) -> None:
     _require(a.beta > 0 and math.isfinite(a.beta), "algorithm.beta", "must be a positive number")
     _require(a.b1 > 1, "algorithm.b1", "must be greater than 1 (B3 = 1/(b1-1))")
     _require(cfg.model.dtype in ("float32", "bfloat16", "float16"), "model.dtype", "float32|bfloat16|float16")
-    _require(cfg.model.packing_row_tokens >= 0, "model.packing_row_tokens", "must be 0 (twice the longest) or more")
     _require(o.scheduler in ("cosine", "linear", "constant"), "optim.scheduler", "cosine|linear|constant")
     _require(0 <= o.warmup_ratio < 1, "optim.warmup_ratio", "must be in [0, 1)")
     _require(o.lr > 0, "optim.lr", "must be positive")

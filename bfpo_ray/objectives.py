@@ -16,21 +16,20 @@ from bfpo_ray.packing import packed_sequence_logps
 Tensor = torch.Tensor
 
 
-def forward_logps(model: torch.nn.Module, batch: dict[str, Tensor], packing: bool = False,
-                  row_tokens: int = 0) -> tuple[Tensor, Tensor]:
+def forward_logps(model: torch.nn.Module, batch: dict[str, Tensor], packing: bool = False) -> tuple[Tensor, Tensor]:
     """Summed response log-probs and response lengths for every row of ``batch``; with ``packing`` from one
-    padding-free forward over packed rows of ``row_tokens`` (see :mod:`bfpo_ray.packing`)."""
+    padding-free forward over the sequences packed end to end (see :mod:`bfpo_ray.packing`)."""
     if packing:
-        return packed_sequence_logps(model, batch, row_tokens)
+        return packed_sequence_logps(model, batch)
     logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False).logits
     return sequence_logps(logits, batch["input_ids"], batch["completion_mask"])
 
 
-def sft_objective(model: torch.nn.Module, batch: dict[str, Tensor], packing: bool = False,
-                  row_tokens: int = 0) -> tuple[Tensor, dict[str, Tensor]]:
+def sft_objective(model: torch.nn.Module, batch: dict[str, Tensor],
+                  packing: bool = False) -> tuple[Tensor, dict[str, Tensor]]:
     """Per-example response NLL (see :func:`bfpo_ray.losses.sft_loss`), padded or packed like :func:`forward_logps`."""
     if packing:
-        loss = -reduce_logps(*packed_sequence_logps(model, batch, row_tokens), "mean")  # = sft_loss, per sequence
+        loss = -reduce_logps(*packed_sequence_logps(model, batch), "mean")  # = sft_loss, per sequence
         return loss, {"nll": loss.detach()}
     logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False).logits
     per_token = token_logps(logits, batch["input_ids"])
@@ -78,14 +77,14 @@ def pair_losses(
 
 
 def preference_objective(
-    model: torch.nn.Module, batch: dict[str, Tensor], algo: AlgorithmConfig, packing: bool = False, row_tokens: int = 0
+    model: torch.nn.Module, batch: dict[str, Tensor], algo: AlgorithmConfig, packing: bool = False
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """One concatenated forward over chosen (rows [0,B)) and rejected (rows [B,2B)) responses.
 
     ``batch`` carries the reference's summed log-probs and lengths as ``ref_logps`` and
     ``ref_counts`` (shape [2B], same row order). ``packing`` as in :func:`forward_logps`.
     """
-    summed, counts = forward_logps(model, batch, packing, row_tokens)
+    summed, counts = forward_logps(model, batch, packing)
     policy = reduce_logps(summed, counts, algo.logp_reduction)
     reference = reduce_logps(batch["ref_logps"], batch["ref_counts"], algo.logp_reduction)
     n = policy.shape[0] // 2

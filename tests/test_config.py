@@ -48,8 +48,6 @@ def test_bad_types_and_values_name_the_key(tmp_path):
         load_config(None, [PAIRS, "algorithm.logp_reduction=max"])
     with pytest.raises(ConfigError, match="algorithm.b1"):
         load_config(None, [PAIRS, "algorithm.b1=1"])
-    with pytest.raises(ConfigError, match="model.packing_row_tokens"):
-        load_config(None, [PAIRS, "model.packing=true", "model.packing_row_tokens=-1"])
     with pytest.raises(ConfigError, match="train_batch_size.*multiple"):
         load_config(None, [PAIRS, "trainer.train_batch_size=10", "trainer.micro_batch_size=4"])
     with pytest.raises(ConfigError, match="data.train"):

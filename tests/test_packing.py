@@ -9,18 +9,9 @@ from bfpo_ray.config import AlgorithmConfig, ModelConfig, OptimConfig
 from bfpo_ray.data.records import PairRecord
 from bfpo_ray.logprobs import sequence_logps
 from bfpo_ray.objectives import sft_objective
-from bfpo_ray.packing import balanced_rows, pack, packed_sequence_logps
+from bfpo_ray.packing import pack, packed_sequence_logps
 from bfpo_ray.workers.policy import PolicySpec, PolicyWorker
 from bfpo_ray.workers.reference import ReferenceWorker
-
-
-def test_balanced_rows_by_hand():
-    # 14 tokens / 7 = 2 rows; longest first into the lighter row: 5 -> r0, 4 -> r1, 3 -> r1 (4 < 5), 2 -> r0
-    assert balanced_rows([5, 3, 4, 2], 7) == [[0, 3], [2, 1]]
-    # 18 tokens / 9 = 2 rows of 9 (6 + 3 each); a tie goes to the first row
-    assert balanced_rows([6, 6, 3, 3], 9) == [[0, 2], [1, 3]]
-    # more rows asked for than sequences: one sequence a row, no empty rows
-    assert balanced_rows([9, 1], 4) == [[0], [1]]
 
 
 def toy_batch() -> dict[str, torch.Tensor]:
@@ -31,13 +22,14 @@ def toy_batch() -> dict[str, torch.Tensor]:
 
 
 def test_pack_lays_sequences_end_to_end_with_their_own_positions():
-    packed = pack(toy_batch(), row_tokens=6)
-    # 9 tokens / 6 -> 2 rows: seq 0 (4 tokens) then filler; seq 2 (3) then seq 1 (2)
-    assert packed.input_ids.tolist() == [[11, 12, 13, 14, 0], [31, 32, 33, 21, 22]]
-    assert packed.position_ids.tolist() == [[0, 1, 2, 3, 0], [0, 1, 2, 0, 1]]
-    assert packed.sequence.tolist() == [[0, 0, 0, 0, -1], [2, 2, 2, 1, 1]]
-    assert packed.completion_mask.tolist() == [[0, 0, 1, 1, 0], [0, 0, 1, 0, 1]]
-    assert packed.batch_rows == 3
+    packed = pack(toy_batch())
+    assert packed.input_ids.tolist() == [[11, 12, 13, 14, 21, 22, 31, 32, 33]]
+    assert packed.position_ids.tolist() == [[0, 1, 2, 3, 0, 1, 0, 1, 2]]
+    assert packed.sequence.tolist() == [[0, 0, 0, 0, 1, 1, 2, 2, 2]]
+    assert packed.completion_mask.tolist() == [[0, 0, 1, 1, 0, 1, 0, 0, 1]]
+    assert packed.cu_seq_lens.tolist() == [0, 4, 6, 9] and packed.cu_seq_lens.dtype == torch.int32
+    assert packed.batch_rows == 3 and packed.longest == 4
+    assert packed.attention_kwargs()["max_length_k"] == 4
 
 
 def test_a_row_without_prompt_cannot_be_packed():
@@ -63,16 +55,16 @@ def batch(world_dir):
     return pair_batch_with_reference(world_dir, RECORDS)
 
 
-@pytest.mark.parametrize("row_tokens", [0, 1, 10_000])  # default, one sequence a row, all in one row
-def test_packed_log_probs_equal_the_padded_ones(world_dir, batch, row_tokens):
+@pytest.mark.parametrize("attention", ["sdpa_segments", "sdpa", "eager"])
+def test_packed_log_probs_equal_the_padded_ones(world_dir, batch, attention):
     model = AutoModelForCausalLM.from_pretrained(world_dir / "base").eval()
     with torch.no_grad():
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
         padded, padded_counts = sequence_logps(logits, batch["input_ids"], batch["completion_mask"])
-        packed, counts = packed_sequence_logps(model, batch, row_tokens)
+        model.set_attn_implementation(attention)  # per sequence, or transformers' block-diagonal mask
+        packed, counts = packed_sequence_logps(model, batch)
     assert torch.equal(counts, padded_counts)
     assert torch.allclose(packed, padded, atol=1e-4)
-    assert len(pack(batch, row_tokens).input_ids) < batch["input_ids"].shape[0] or row_tokens == 1
 
 
 def test_packed_sft_loss_equals_the_padded_one(world_dir, batch):
@@ -92,6 +84,7 @@ def test_a_packing_worker_takes_the_same_steps(world_dir, batch):
                                        total_steps=10, micro_batch_size=3, seed=0, torch_threads=2))
 
     plain, packed = worker(False), worker(True)
+    assert packed.model.config._attn_implementation == "sdpa_segments"
     assert [packed.train_step({"train": batch})["loss"] for _ in range(3)] == pytest.approx(
         [plain.train_step({"train": batch})["loss"] for _ in range(3)], rel=1e-4)
     for (name, a), b in zip(plain.model.named_parameters(), packed.model.parameters(), strict=True):

@@ -11,6 +11,7 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
 from bfpo_ray.config import ModelConfig
+from bfpo_ray.segment_attention import SEGMENTS
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -43,6 +44,9 @@ def load_causal_lm(cfg: ModelConfig, device: str | torch.device = "cpu") -> PreT
     )
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable()
+    if cfg.packing and model.config._attn_implementation in ("sdpa", "eager"):
+        model.set_attn_implementation(SEGMENTS)  # packed sequences attend at their own cost; flash-attention's
+        # variable-length path already does
     return model.to(device)
 
 

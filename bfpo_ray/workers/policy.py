@@ -51,10 +51,10 @@ class PolicyWorker(TrainableWorker):
                 "device": str(self.device)}
 
     def _objective(self, micro: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        packing = (self.spec.model.packing, self.spec.model.packing_row_tokens)
+        packing = self.spec.model.packing
         if self.spec.algorithm.name == "sft":
-            return sft_objective(self.model, micro, *packing)
-        return preference_objective(self.model, micro, self.spec.algorithm, *packing)
+            return sft_objective(self.model, micro, packing)
+        return preference_objective(self.model, micro, self.spec.algorithm, packing)
 
     def train_step(self, parts: dict[str, dict[str, torch.Tensor]]) -> dict[str, float]:
         """One optimizer step on the sum over parts of each part's mean loss.

@@ -1,0 +1,76 @@
+"""Attention over packed sequences at the cost of the sequences alone (``model.packing`` with SDPA or eager).
+
+Packed, a row holds several sequences end to end (see :mod:`bfpo_ray.packing`). Transformers' SDPA path masks
+such a row block-diagonally and still computes every query against every key of the row: width^2 per row
+instead of sum_i L_i^2. ``sdpa_segments`` attends within each sequence separately, a causal SDPA call per
+sequence, so attention costs what the sequences cost and no [width x width] mask is built:
+
+    out[s:e] = softmax(q[s:e] k[s:e]^T * scale + causal) v[s:e]   for every sequence [s, e) of the row
+
+The sequences come from ``cu_seq_lens_q`` (cumulative lengths, the keyword flash-attention's variable-length
+path takes, so one call serves both) or, when it is absent, from the position ids (a position that does not
+follow its predecessor by +1 starts a sequence). A forward with a padding mask, or a row holding one
+sequence, takes transformers' own SDPA path unchanged.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from transformers import AttentionInterface
+from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_forward
+from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
+
+Tensor = torch.Tensor
+
+#: the ``attn_implementation`` name under which :func:`segment_attention_forward` is registered
+SEGMENTS = "sdpa_segments"
+
+
+def sequence_bounds(position_ids: Tensor) -> list[int]:
+    """Cumulative sequence boundaries [0, e_1, ..., T] of one packed row's position ids (shape [1, T] or [T])."""
+    positions = position_ids.reshape(-1)
+    starts = torch.nonzero(positions[1:] != positions[:-1] + 1).flatten() + 1
+    return [0, *starts.tolist(), positions.numel()]
+
+
+@torch.compiler.disable
+def _attend_per_sequence(query: Tensor, key: Tensor, value: Tensor, bounds: list[int], scaling: float | None,
+                         dropout: float) -> Tensor:
+    lengths = [e - s for s, e in zip(bounds[:-1], bounds[1:], strict=False)]
+    pieces = [F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=True, scale=scaling)
+              for q, k, v in zip(*(t.split(lengths, dim=2) for t in (query, key, value)), strict=True)
+              if q.shape[2] > 0]
+    return torch.cat(pieces, dim=2) if len(pieces) > 1 else pieces[0]
+
+
+def segment_attention_forward(module: torch.nn.Module, query: Tensor, key: Tensor, value: Tensor,
+                              attention_mask: Tensor | None, dropout: float = 0.0, scaling: float | None = None,
+                              cu_seq_lens_q: Tensor | None = None, position_ids: Tensor | None = None,
+                              **kwargs) -> tuple[Tensor, None]:
+    """Transformers attention interface: ``query`` [batch, heads, T, dim]; returns [batch, T, heads, dim]."""
+    packed_row = attention_mask is None and query.shape[0] == 1 and query.shape[2] == key.shape[2] > 1
+    bounds = None
+    if packed_row and cu_seq_lens_q is not None:
+        bounds = [int(b) for b in cu_seq_lens_q.tolist()]
+    elif packed_row and position_ids is not None:
+        bounds = sequence_bounds(position_ids)
+    if bounds is None or len(bounds) <= 2:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
+                                      position_ids=position_ids, **kwargs)
+    groups = getattr(module, "num_key_value_groups", 1)
+    key, value = repeat_kv(key, groups), repeat_kv(value, groups)
+    out = _attend_per_sequence(query, key, value, bounds, scaling, dropout)
+    return out.transpose(1, 2).contiguous(), None
+
+
+def _segment_mask(*args, attention_mask: Tensor | None = None, **kwargs) -> Tensor | None:
+    """No mask for a forward without padding mask or cache (packed rows are split by
+    :func:`segment_attention_forward`, a lone sequence is plain causal); transformers' SDPA mask otherwise."""
+    if attention_mask is None and kwargs.get("q_length") == kwargs.get("kv_length"):
+        return None
+    return sdpa_mask(*args, attention_mask=attention_mask, **kwargs)
+
+
+AttentionInterface.register(SEGMENTS, segment_attention_forward)
+ALL_MASK_ATTENTION_FUNCTIONS.register(SEGMENTS, _segment_mask)
