@@ -91,3 +91,7 @@ def test_bf16_logits_are_converted_to_float32_a_chunk_at_a_time():
     peak, chunked = peak_bytes(lambda: token_logps(logits, ids, chunk_elements=63 * 768))
     assert peak < whole_float / 4
     assert torch.allclose(chunked, token_logps(logits, ids, chunk_elements=2**30), atol=1e-6)
+    one_row, one_row_ids = logits.reshape(1, -1, 768), ids.reshape(1, -1)  # a packed row: chunks within the row
+    peak, chunked = peak_bytes(lambda: token_logps(one_row, one_row_ids, chunk_elements=63 * 768))
+    assert peak < whole_float / 4
+    assert torch.allclose(chunked, token_logps(one_row, one_row_ids, chunk_elements=2**30), atol=1e-6)
