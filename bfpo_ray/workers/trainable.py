@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
@@ -142,22 +141,24 @@ class TrainableWorker:
         names = list(parts)
         sizes = dict(zip(names, strategy.all_sum([float(batch_size(parts[n])) for n in names]), strict=True))
         micros = [(n, m) for n in names for m in micro_batches(parts[n], micro_batch_size)]
-        sums: dict[str, float] = defaultdict(float)
+        # metrics stay on the device until the end of the step: one host sync for all of them
+        sums: dict[str, torch.Tensor] = {}
         tokens = 0
-        bad: str | None = None
         for index, (name, micro) in enumerate(micros):
+            tokens += int(micro["attention_mask"].sum())  # on the host, before the copy
             micro = {k: v.to(self.device, non_blocking=True) for k, v in micro.items()}
             with self.precision():
                 loss_vec, stats = self._objective(micro)
             loss = loss_vec.sum() / sizes[name]
-            if bad is None and not torch.isfinite(loss):
-                bad = f"{name} loss is {loss.item()}"
             strategy.backward(loss * strategy.loss_scale, last=index == len(micros) - 1)
-            tokens += int(micro["attention_mask"].sum())
             suffix = f"_{name}" if name_metrics else ""
-            sums[f"loss{suffix}"] += loss.item()
-            for key, value in stats.items():
-                sums[f"{key}{suffix}"] += value.sum().item() / sizes[name]
+            shares = {"loss": loss.detach(), **{k: v.sum() / sizes[name] for k, v in stats.items()}}
+            for key, value in shares.items():
+                key = f"{key}{suffix}"
+                sums[key] = sums[key] + value if key in sums else value
+        values = dict(zip(sums, torch.stack([v.float() for v in sums.values()]).tolist(), strict=True))
+        part_loss = {n: values[f"loss_{n}" if name_metrics else "loss"] for n in names}
+        bad = next((f"{n} loss is {v}" for n, v in part_loss.items() if not math.isfinite(v)), None)
         if strategy.all_sum([1.0 if bad else 0.0])[0] > 0:
             strategy.zero_grad()
             raise NonFiniteLossError(f"{bad or 'loss is nan on another rank'} at step {self.step + 1}")
@@ -167,9 +168,9 @@ class TrainableWorker:
         except NonFiniteGradientError as err:
             raise NonFiniteLossError(f"gradient norm is {err.norm} at step {self.step + 1}") from err
         seconds = time.perf_counter() - start
-        metrics = dict(sums)
+        metrics = dict(values)
         if name_metrics:
-            metrics["loss"] = sum(v for k, v in sums.items() if k.startswith("loss_"))
+            metrics["loss"] = sum(v for k, v in values.items() if k.startswith("loss_"))
         metrics.update(grad_norm=grad_norm, lr=lr, tokens=tokens, train_seconds=seconds,
                        tokens_per_s=tokens / max(seconds, 1e-9))
         return metrics
