@@ -152,11 +152,11 @@ class TrainableWorker:
             loss = loss_vec.sum() / sizes[name]
             strategy.backward(loss * strategy.loss_scale, last=index == len(micros) - 1)
             suffix = f"_{name}" if name_metrics else ""
-            shares = {"loss": loss.detach(), **{k: v.sum() / sizes[name] for k, v in stats.items()}}
+            shares = {"loss": loss, **{k: v.sum() / sizes[name] for k, v in stats.items()}}
             for key, value in shares.items():
-                key = f"{key}{suffix}"
+                key, value = f"{key}{suffix}", value.detach().float()  # detached: no graph kept past backward
                 sums[key] = sums[key] + value if key in sums else value
-        values = dict(zip(sums, torch.stack([v.float() for v in sums.values()]).tolist(), strict=True))
+        values = dict(zip(sums, torch.stack(list(sums.values())).tolist(), strict=True))
         part_loss = {n: values[f"loss_{n}" if name_metrics else "loss"] for n in names}
         bad = next((f"{n} loss is {v}" for n, v in part_loss.items() if not math.isfinite(v)), None)
         if strategy.all_sum([1.0 if bad else 0.0])[0] > 0:
