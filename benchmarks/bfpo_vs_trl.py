@@ -192,8 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         for o, t in zip(rows, trl, strict=True):
             o["speedup_vs_trl"] = t["seconds_median"] / o["seconds_median"]
             # each repeat's TRL run against ours of the same repeat: robust to the machine slowing down between repeats
-            pairs = zip(t["seconds_all"], o["seconds_all"], strict=True)
-            o["speedup_vs_trl_paired"] = median([theirs / ours for theirs, ours in pairs])
+            repeats = zip(t["seconds_all"], o["seconds_all"], strict=True)
+            o["speedup_vs_trl_paired"] = median([theirs / ours for theirs, ours in repeats])
     result = {"model_parameters_flop": n_params, "pairs": args.pairs, "batch": args.batch, "threads": threads,
               "matmul_peak_gflops": peak / 1e9, "repeats": args.repeats, "ours": summaries["plain"], "trl": trl}
     if args.levers:

@@ -52,7 +52,7 @@ def segment_attention_forward(module: torch.nn.Module, query: Tensor, key: Tenso
     packed_row = attention_mask is None and query.shape[0] == 1 and query.shape[2] == key.shape[2] > 1
     bounds = None
     if packed_row and cu_seq_lens_q is not None:
-        bounds = [int(b) for b in cu_seq_lens_q.tolist()]
+        bounds = cu_seq_lens_q.tolist()
     elif packed_row and position_ids is not None:
         bounds = sequence_bounds(position_ids)
     if bounds is None or len(bounds) <= 2:

@@ -57,14 +57,15 @@ def test_grouped_query_heads_share_their_key_value_head():
 
 
 def test_a_padded_batch_takes_the_padding_mask():
+    # left padding (as in generation): without the mask, row 1's real tokens 5..7 would attend to positions 0..4
     q, k, v = qkv()
     q, k, v = (x.detach().expand(2, -1, -1, -1) for x in (q, k, v))
     mask = ALL_MASK_ATTENTION_FUNCTIONS[SEGMENTS](batch_size=2, q_length=8, kv_length=8,
-                                                  attention_mask=torch.tensor([[1] * 8, [1] * 3 + [0] * 5]).bool())
-    assert mask.shape == (2, 1, 8, 8) and not mask[1, 0, 5, 3:].any() and mask[0, 0, 7].all()
+                                                  attention_mask=torch.tensor([[1] * 8, [0] * 5 + [1] * 3]).bool())
+    assert mask.shape == (2, 1, 8, 8) and not mask[1, 0, 6, :5].any() and mask[0, 0, 7].all()
     out, _ = segment_attention_forward(SimpleNamespace(num_key_value_groups=1), q, k, v, mask)
-    assert torch.allclose(out[1, :3], reference_attention(q[1:], k[1:], v[1:], [3, 5])[0, :, :3].transpose(0, 1),
-                          atol=1e-6)
+    real = reference_attention(q[1:, :, 5:], k[1:, :, 5:], v[1:, :, 5:], [3])
+    assert torch.allclose(out[1, 5:], real[0].transpose(0, 1), atol=1e-6)
     assert torch.allclose(out[0], reference_attention(q[:1], k[:1], v[:1], [8])[0].transpose(0, 1), atol=1e-6)
 
 

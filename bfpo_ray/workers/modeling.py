@@ -45,8 +45,8 @@ def load_causal_lm(cfg: ModelConfig, device: str | torch.device = "cpu") -> PreT
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable()
     if cfg.packing and model.config._attn_implementation in ("sdpa", "eager"):
-        model.set_attn_implementation(SEGMENTS)  # packed sequences attend at their own cost; flash-attention's
-        # variable-length path already does
+        # packed sequences attend at their own cost (flash-attention's variable-length path already does)
+        model.set_attn_implementation(SEGMENTS)
     return model.to(device)
 
 
