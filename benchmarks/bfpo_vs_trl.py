@@ -8,9 +8,12 @@ batch (8 pairs), same initial weights, length-averaged IPO (TRL's). Each run tra
 and records the wall time at the end of epoch 1 and of epoch 2, all costs included (reference
 log-probs too; tokenization excluded for both). Runs alternate ours/TRL; medians and ratios
 are reported, and the median of each repeat's own ratio (``paired``).
-MFU = (6N x trained tokens + 2N x reference tokens) / time / fp32 matmul peak,
-N = parameters minus the embedding table, tokens = real (unpadded) tokens, the peak measured
-here. Ours computes reference log-probs once and reuses them in epoch 2 and trims each
+MFU = useful FLOPs / time / fp32 matmul peak (the peak measured here), useful FLOPs =
+6 x (N_body x trained tokens + N_head x trained response tokens) + 2 x (the same for the reference
+pass): N_body = parameters minus the embedding table and the lm_head, N_head = the lm_head's, tokens =
+real (unpadded) tokens; the loss needs logits at response tokens only, so a prompt position's lm_head
+(which TRL computes, and ours skips) counts as padding does, as no useful work. Ours computes
+reference log-probs once and reuses them in epoch 2 and trims each
 micro-batch to its longest row; TRL recomputes the reference every step.
 No assertions on time: the numbers are printed and written as JSON.
 """
@@ -81,25 +84,28 @@ def run_ours(model_dir: Path, records, batch: int, epochs: int, threads: int, le
     order = sorted(range(len(pairs)), key=lambda i: len(pairs[i].prompt_ids) + max(len(pairs[i].chosen_ids),
                                                                                    len(pairs[i].rejected_ids)))
     ref_logps, ref_counts = torch.zeros(2, len(pairs)), torch.zeros(2, len(pairs))
-    ref_tokens = 0
+    ref_tokens = ref_response = 0
     for i in range(0, len(order), batch):  # length-sorted chunks: little padding in the reference pass
         idx = order[i : i + batch]
         b = collate_pairs([pairs[j] for j in idx], pad)
         s, c = reference.logps(b)
         ref_tokens += int(b["attention_mask"].sum())
+        ref_response += int(b["completion_mask"].sum())
         ref_logps[:, idx], ref_counts[:, idx] = s.view(2, -1), c.view(2, -1)
     del reference
     schedule = BatchSchedule(len(pairs), batch, seed=0)
-    marks, trained = [], 0
+    marks, trained, trained_response = [], 0, 0
     for step in range(epochs * schedule.steps_per_epoch):
         idx = schedule.indices(step)
         b = collate_pairs([pairs[j] for j in idx], pad)
         b["ref_logps"], b["ref_counts"] = ref_logps[:, idx].reshape(-1), ref_counts[:, idx].reshape(-1)
         metrics = policy.train_step({"train": b})
         trained += metrics["tokens"]
+        trained_response += int(b["completion_mask"].sum())
         if (step + 1) % schedule.steps_per_epoch == 0:
             marks.append({"seconds": time.perf_counter() - start, "trained_tokens": trained,
-                          "reference_tokens": ref_tokens, "loss": metrics["loss"]})
+                          "trained_response_tokens": trained_response, "reference_tokens": ref_tokens,
+                          "reference_response_tokens": ref_response, "loss": metrics["loss"]})
     return {"setup_seconds": setup, "epochs": marks}
 
 
@@ -120,12 +126,13 @@ def run_trl(model_dir: Path, records, batch: int, epochs: int, threads: int, wor
                          logging_steps=10**6, save_strategy="no", seed=0, dataloader_num_workers=0,
                          disable_tqdm=True)
     marks: list[dict] = []
-    counter = {"tokens": 0}
+    counter = {"tokens": 0, "response": 0}
 
     class Marks(TrainerCallback):
         def on_epoch_end(self, args, state, control, **kwargs):
             marks.append({"seconds": time.perf_counter() - t0, "trained_tokens": counter["tokens"],
-                          "reference_tokens": counter["tokens"]})
+                          "trained_response_tokens": counter["response"], "reference_tokens": counter["tokens"],
+                          "reference_response_tokens": counter["response"]})
 
     trainer = trl.DPOTrainer(model=model, ref_model=ref, args=args, train_dataset=Dataset.from_list(rows),
                              processing_class=tok, callbacks=[Marks()])
@@ -134,6 +141,7 @@ def run_trl(model_dir: Path, records, batch: int, epochs: int, threads: int, wor
     def counting(features):
         out = collate(features)
         counter["tokens"] += int(out["attention_mask"].sum())
+        counter["response"] += int(out["completion_mask"].sum())
         return out
 
     trainer.data_collator = counting
@@ -143,13 +151,19 @@ def run_trl(model_dir: Path, records, batch: int, epochs: int, threads: int, wor
     return {"setup_seconds": setup, "epochs": marks}
 
 
-def summarize(runs: list[dict], n_params: int, peak: float, pairs: int) -> list[dict]:
+def useful_flops(mark: dict, n_body: int, n_head: int) -> float:
+    """The module docstring's useful FLOPs up to an epoch mark."""
+    trained = n_body * mark["trained_tokens"] + n_head * mark["trained_response_tokens"]
+    return 6 * trained + 2 * (n_body * mark["reference_tokens"] + n_head * mark["reference_response_tokens"])
+
+
+def summarize(runs: list[dict], n_body: int, n_head: int, peak: float, pairs: int) -> list[dict]:
     out = []
     for e in range(len(runs[0]["epochs"])):
         marks = [r["epochs"][e] for r in runs]
         seconds = median([m["seconds"] for m in marks])
         trained, ref = marks[0]["trained_tokens"], marks[0]["reference_tokens"]
-        flops = 6 * n_params * trained + 2 * n_params * ref
+        flops = useful_flops(marks[0], n_body, n_head)
         out.append({"epochs": e + 1, "seconds_median": seconds, "seconds_all": [m["seconds"] for m in marks],
                     "pairs_per_s": pairs * (e + 1) / seconds, "tokens_per_s": trained / seconds,
                     "trained_tokens": trained, "reference_tokens": ref, "mfu": flops / seconds / peak})
@@ -173,7 +187,10 @@ def main(argv: list[str] | None = None) -> int:
         records = synthetic_pairs(args.pairs)
         from transformers import AutoModelForCausalLM
 
-        n_params = flop_params(AutoModelForCausalLM.from_pretrained(model_dir))
+        model = AutoModelForCausalLM.from_pretrained(model_dir)
+        n_head = model.lm_head.weight.numel()
+        n_body = flop_params(model) - n_head
+        del model
         peak = matmul_peak_flops()
         levers = list(LEVERS) if args.levers else ["plain"]
         ours: dict[str, list[dict]] = {name: [] for name in levers}
@@ -186,19 +203,20 @@ def main(argv: list[str] | None = None) -> int:
                                                   for n, runs in ours.items())
                   + f", trl {[round(m['seconds'], 1) for m in theirs[-1]['epochs']]} s", flush=True)
         peak = max(peak, matmul_peak_flops())  # measured before and after: the better of the two
-    trl = summarize(theirs, n_params, peak, args.pairs)
-    summaries = {name: summarize(runs, n_params, peak, args.pairs) for name, runs in ours.items()}
+    trl = summarize(theirs, n_body, n_head, peak, args.pairs)
+    summaries = {name: summarize(runs, n_body, n_head, peak, args.pairs) for name, runs in ours.items()}
     for rows in summaries.values():
         for o, t in zip(rows, trl, strict=True):
             o["speedup_vs_trl"] = t["seconds_median"] / o["seconds_median"]
             # each repeat's TRL run against ours of the same repeat: robust to the machine slowing down between repeats
             repeats = zip(t["seconds_all"], o["seconds_all"], strict=True)
             o["speedup_vs_trl_paired"] = median([theirs / ours for theirs, ours in repeats])
-    result = {"model_parameters_flop": n_params, "pairs": args.pairs, "batch": args.batch, "threads": threads,
+    result = {"model_parameters_flop": n_body + n_head, "lm_head_parameters": n_head, "pairs": args.pairs,
+              "batch": args.batch, "threads": threads,
               "matmul_peak_gflops": peak / 1e9, "repeats": args.repeats, "ours": summaries["plain"], "trl": trl}
     if args.levers:
         result["levers"] = {name: {"setting": asdict(LEVERS[name]), "epochs": rows} for name, rows in summaries.items()}
-    print(f"\nfp32 matmul peak {peak / 1e9:.1f} GFLOP/s, N={n_params / 1e6:.1f}M, {args.pairs} pairs, "
+    print(f"\nfp32 matmul peak {peak / 1e9:.1f} GFLOP/s, N={(n_body + n_head) / 1e6:.1f}M, {args.pairs} pairs, "
           f"batch {args.batch}, medians of {args.repeats}")
     print(f"{'epochs':>6} {'impl':>34} {'seconds':>8} {'pairs/s':>8} {'tokens/s':>9} {'MFU':>6} {'vs TRL':>7} "
           f"{'paired':>7}")

@@ -12,6 +12,7 @@ from bfpo_ray import losses
 from bfpo_ray.config import AlgorithmConfig
 from bfpo_ray.logprobs import reduce_logps, sequence_logps, token_logps
 from bfpo_ray.packing import packed_sequence_logps
+from bfpo_ray.response_logits import first_scored_position, logits_at
 
 Tensor = torch.Tensor
 
@@ -21,8 +22,9 @@ def forward_logps(model: torch.nn.Module, batch: dict[str, Tensor], packing: boo
     padding-free forward over the sequences packed end to end (see :mod:`bfpo_ray.packing`)."""
     if packing:
         return packed_sequence_logps(model, batch)
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False).logits
-    return sequence_logps(logits, batch["input_ids"], batch["completion_mask"])
+    start = first_scored_position(batch["completion_mask"])
+    return sequence_logps(_logits_from(model, batch, start), batch["input_ids"][:, start:],
+                          batch["completion_mask"][:, start:])
 
 
 def sft_objective(model: torch.nn.Module, batch: dict[str, Tensor],
@@ -31,10 +33,16 @@ def sft_objective(model: torch.nn.Module, batch: dict[str, Tensor],
     if packing:
         loss = -reduce_logps(*packed_sequence_logps(model, batch), "mean")  # = sft_loss, per sequence
         return loss, {"nll": loss.detach()}
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False).logits
-    per_token = token_logps(logits, batch["input_ids"])
-    loss = losses.sft_loss(per_token, batch["completion_mask"][:, 1:])
+    start = first_scored_position(batch["completion_mask"])
+    per_token = token_logps(_logits_from(model, batch, start), batch["input_ids"][:, start:])
+    loss = losses.sft_loss(per_token, batch["completion_mask"][:, start + 1 :])
     return loss, {"nll": loss.detach()}
+
+
+def _logits_from(model: torch.nn.Module, batch: dict[str, Tensor], start: int) -> Tensor:
+    """Logits of a right-padded batch from position ``start`` on (the prompt columns before it score nothing)."""
+    return logits_at(model, batch["input_ids"].shape[1] - start, input_ids=batch["input_ids"],
+                     attention_mask=batch["attention_mask"], use_cache=False)
 
 
 def pair_losses(

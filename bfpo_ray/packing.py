@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import torch
 
-from bfpo_ray.logprobs import token_logps
+from bfpo_ray.logprobs import label_logps
+from bfpo_ray.response_logits import logits_at
 
 Tensor = torch.Tensor
 
@@ -65,14 +66,15 @@ def packed_sequence_logps(model: torch.nn.Module, batch: dict[str, Tensor]) -> t
 
     sum_b = sum over tokens t of row b's response of log pi(x_t | x_<t of the same sequence): a label token
     belongs to the sequence of its own position; the first token of every sequence is a prompt token, so the
-    prediction across a sequence boundary is never counted.
+    prediction across a sequence boundary is never counted. Logits are computed at the predicting positions
+    only (:func:`~bfpo_ray.response_logits.logits_at`).
     """
     packed = pack(batch)
-    logits = model(input_ids=packed.input_ids, position_ids=packed.position_ids, use_cache=False,
-                   **packed.attention_kwargs()).logits
-    per_token = token_logps(logits, packed.input_ids)
-    counted = packed.completion_mask[:, 1:].bool()
-    owner = packed.sequence[:, 1:][counted]
-    summed = per_token.new_zeros(packed.batch_rows).index_add(0, owner, per_token[counted])
+    scored = torch.nonzero(packed.completion_mask[0, 1:]).flatten()  # logits at t predict response token t + 1
+    logits = logits_at(model, scored, input_ids=packed.input_ids, position_ids=packed.position_ids, use_cache=False,
+                       **packed.attention_kwargs())
+    per_token = label_logps(logits, packed.input_ids[:, scored + 1])[0]
+    owner = packed.sequence[0, scored + 1]
+    summed = per_token.new_zeros(packed.batch_rows).index_add(0, owner, per_token)
     counts = torch.bincount(owner, minlength=packed.batch_rows).float()
     return summed, counts

@@ -71,6 +71,7 @@ class TrainableWorker:
         self.max_grad_norm = optim.max_grad_norm
         self.trainable, self.total = apply_trainable_patterns(self.model, model.trainable_patterns)
         self.autocast_dtype = keep_fp32_masters(self.model) if strategy.name == "torch" else None
+        own_trainable_memory(self.model)
         self.compiled = model.compile and compile_model(self.model)
         self.optimizer = torch.optim.AdamW(
             [p for p in self.model.parameters() if p.requires_grad], lr=lr,
@@ -282,6 +283,19 @@ def keep_fp32_masters(model: torch.nn.Module) -> torch.dtype | None:
         if param.requires_grad and param.dtype in (torch.bfloat16, torch.float16):
             param.data = param.data.float()
     return low[0]
+
+
+def own_trainable_memory(model: torch.nn.Module) -> None:
+    """Copy trainable parameters out of memory torch does not own into its own allocations.
+
+    Transformers loads CPU weights as views of the safetensors file's private memory map: the optimizer's first
+    write to each page then faults and copies it from the page cache (measured: the first fused AdamW step of
+    a 35M model 0.33 s against 0.02 s later, and 0.10 s after this 0.04 s copy). Such storage is the one torch
+    cannot resize; parameters already in torch's memory (fp32 masters, GPU copies) are left alone.
+    """
+    for param in model.parameters():
+        if param.requires_grad and not param.untyped_storage().resizable():
+            param.data = param.data.clone()
 
 
 @contextmanager
