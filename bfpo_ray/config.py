@@ -43,8 +43,8 @@ class ModelConfig:
     gradient_checkpointing: bool = False
     compile: bool = False  # torch.compile the trained and reference models (eager where no compiler is found)
     # padding-free forwards of SFT / DPO / IPO / BFPO training and the reference: a micro-batch's sequences
-    # end to end in one row, each attending only to itself (bfpo_ray.packing)
-    packing: bool = False
+    # end to end in one row, each attending only to itself (bfpo_ray.packing); false: right-padded rows
+    packing: bool = True
 
 
 @dataclass

@@ -47,9 +47,11 @@ def pack(batch: dict[str, Tensor]) -> PackedBatch:
     """Pack the rows of a right-padded batch (``input_ids``, ``attention_mask``, ``completion_mask``) end to end."""
     mask = batch["attention_mask"]
     if bool((mask[:, 1:] > mask[:, :-1]).any()):
-        raise ValueError("model.packing: rows must be right-padded (attention mask 1...1 0...0)")
+        raise ValueError("model.packing: rows must be right-padded (attention mask 1...1 0...0); "
+                         "set model.packing=false for other batches")
     if bool(batch["completion_mask"][:, 0].any()):
-        raise ValueError("model.packing: a row starts with a response token (no prompt); packed sequences need one")
+        raise ValueError("model.packing: a row starts with a response token (no prompt); packed sequences need one "
+                         "(or set model.packing=false)")
     real = mask.bool()
     lengths = real.sum(-1)
     device = batch["input_ids"].device
