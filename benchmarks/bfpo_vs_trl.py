@@ -53,9 +53,9 @@ class Lever:
     micro-batch (the step's pairs are grouped by length into micro-batches of this size; the batch stays
     ``--batch``). ``Lever()`` is ours as a run configures it by default."""
 
-    compile: bool = False
-    fused: bool = False
-    packing: bool = True
+    compile: bool = ModelConfig.compile
+    fused: bool = OptimConfig.fused
+    packing: bool = ModelConfig.packing
     micro_pairs: int = 0  # 0: the whole batch in one micro-batch
 
 

@@ -22,9 +22,7 @@ def forward_logps(model: torch.nn.Module, batch: dict[str, Tensor], packing: boo
     padding-free forward over the sequences packed end to end (see :mod:`bfpo_ray.packing`)."""
     if packing:
         return packed_sequence_logps(model, batch)
-    start = first_scored_position(batch["completion_mask"])
-    return sequence_logps(_logits_from(model, batch, start), batch["input_ids"][:, start:],
-                          batch["completion_mask"][:, start:])
+    return sequence_logps(*_response_columns(model, batch))
 
 
 def sft_objective(model: torch.nn.Module, batch: dict[str, Tensor],
@@ -33,16 +31,18 @@ def sft_objective(model: torch.nn.Module, batch: dict[str, Tensor],
     if packing:
         loss = -reduce_logps(*packed_sequence_logps(model, batch), "mean")  # = sft_loss, per sequence
         return loss, {"nll": loss.detach()}
-    start = first_scored_position(batch["completion_mask"])
-    per_token = token_logps(_logits_from(model, batch, start), batch["input_ids"][:, start:])
-    loss = losses.sft_loss(per_token, batch["completion_mask"][:, start + 1 :])
+    logits, input_ids, completion_mask = _response_columns(model, batch)
+    loss = losses.sft_loss(token_logps(logits, input_ids), completion_mask[:, 1:])
     return loss, {"nll": loss.detach()}
 
 
-def _logits_from(model: torch.nn.Module, batch: dict[str, Tensor], start: int) -> Tensor:
-    """Logits of a right-padded batch from position ``start`` on (the prompt columns before it score nothing)."""
-    return logits_at(model, batch["input_ids"].shape[1] - start, input_ids=batch["input_ids"],
-                     attention_mask=batch["attention_mask"], use_cache=False)
+def _response_columns(model: torch.nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+    """Logits, ``input_ids`` and ``completion_mask`` of a right-padded batch from its first scored column on
+    (the prompt columns before it predict no response token, so their logits are not computed)."""
+    start = first_scored_position(batch["completion_mask"])
+    logits = logits_at(model, batch["input_ids"].shape[1] - start, input_ids=batch["input_ids"],
+                       attention_mask=batch["attention_mask"], use_cache=False)
+    return logits, batch["input_ids"][:, start:], batch["completion_mask"][:, start:]
 
 
 def pair_losses(

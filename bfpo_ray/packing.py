@@ -72,11 +72,11 @@ def packed_sequence_logps(model: torch.nn.Module, batch: dict[str, Tensor]) -> t
     only (:func:`~bfpo_ray.response_logits.logits_at`).
     """
     packed = pack(batch)
-    scored = torch.nonzero(packed.completion_mask[0, 1:]).flatten()  # logits at t predict response token t + 1
-    logits = logits_at(model, scored, input_ids=packed.input_ids, position_ids=packed.position_ids, use_cache=False,
-                       **packed.attention_kwargs())
-    per_token = label_logps(logits, packed.input_ids[:, scored + 1])[0]
-    owner = packed.sequence[0, scored + 1]
+    labels = torch.nonzero(packed.completion_mask[0]).flatten()  # response tokens; never position 0 (see pack)
+    logits = logits_at(model, labels - 1, input_ids=packed.input_ids, position_ids=packed.position_ids,
+                       use_cache=False, **packed.attention_kwargs())  # logits at t - 1 predict token t
+    per_token = label_logps(logits, packed.input_ids[:, labels])[0]
+    owner = packed.sequence[0, labels]
     summed = per_token.new_zeros(packed.batch_rows).index_add(0, owner, per_token)
     counts = torch.bincount(owner, minlength=packed.batch_rows).float()
     return summed, counts
