@@ -11,10 +11,11 @@ are reported, and the median of each repeat's own ratio (``paired``).
 MFU = useful FLOPs / time / fp32 matmul peak (the peak measured here), useful FLOPs =
 6 x (N_body x trained tokens + N_head x trained response tokens) + 2 x (the same for the reference
 pass): N_body = parameters minus the embedding table and the lm_head, N_head = the lm_head's, tokens =
-real (unpadded) tokens; the loss needs logits at response tokens only, so a prompt position's lm_head
-(which TRL computes, and ours skips) counts as padding does, as no useful work. Ours computes
-reference log-probs once and reuses them in epoch 2 and trims each
-micro-batch to its longest row; TRL recomputes the reference every step.
+the real (unpadded) tokens a forward computes: all of TRL's, ours with each pair's prompt once when it is
+shared (``model.share_prompt``, the default), so the FLOPs ours saves that way count for nothing; the loss needs
+logits at response tokens only, so a prompt position's lm_head (which TRL computes, and ours skips) counts as
+padding does, as no useful work. Ours computes reference log-probs once and reuses them in epoch 2; TRL
+recomputes the reference every step.
 No assertions on time: the numbers are printed and written as JSON.
 """
 
@@ -41,6 +42,7 @@ from benchmarks.common import (
 from bfpo_ray.config import AlgorithmConfig, ModelConfig, OptimConfig
 from bfpo_ray.data.schedule import BatchSchedule
 from bfpo_ray.data.tokenize import ChatEncoder, collate_pairs, pad_id_of
+from bfpo_ray.prompt_sharing import share_prompts
 from bfpo_ray.workers.policy import PolicySpec, PolicyWorker
 from bfpo_ray.workers.reference import ReferenceWorker
 
@@ -49,26 +51,27 @@ BETA, LR = 0.1, 1e-5
 
 @dataclass(frozen=True)
 class Lever:
-    """One throughput setting of ours: ``model.compile``, ``optim.fused``, ``model.packing`` and pairs per
-    micro-batch (the step's pairs are grouped by length into micro-batches of this size; the batch stays
-    ``--batch``). ``Lever()`` is ours as a run configures it by default."""
+    """One throughput setting of ours: ``model.compile``, ``optim.fused``, ``model.packing``,
+    ``model.share_prompt`` and pairs per micro-batch (the step's pairs are grouped by length into micro-batches
+    of this size; the batch stays ``--batch``). ``Lever()`` is ours as a run configures it by default."""
 
     compile: bool = ModelConfig.compile
     fused: bool = OptimConfig.fused
     packing: bool = ModelConfig.packing
+    share_prompt: bool = ModelConfig.share_prompt
     micro_pairs: int = 0  # 0: the whole batch in one micro-batch
 
 
 #: measured one at a time and together with ``--levers``; "defaults" is the row the benchmark always runs
 LEVERS = {"defaults": Lever(), "fused AdamW": Lever(fused=True), "compile": Lever(compile=True),
           "compile + fused AdamW": Lever(compile=True, fused=True),
-          "padded (no packing)": Lever(packing=False), "padded + fused AdamW": Lever(packing=False, fused=True),
-          "padded + compile": Lever(packing=False, compile=True),
+          "packed, prompts not shared": Lever(share_prompt=False), "padded (no packing)": Lever(packing=False),
           "padded, length-grouped micro-batches of 4": Lever(packing=False, micro_pairs=4)}
 
 
 def run_ours(model_dir: Path, records, batch: int, epochs: int, threads: int, lever: Lever = Lever()) -> dict:
-    tok_model = ModelConfig(path=str(model_dir), compile=lever.compile, packing=lever.packing)
+    tok_model = ModelConfig(path=str(model_dir), compile=lever.compile, packing=lever.packing,
+                            share_prompt=lever.share_prompt)
     start = time.perf_counter()
     optim = OptimConfig(lr=LR, warmup_ratio=0, scheduler="constant", fused=lever.fused)
     policy = PolicyWorker(PolicySpec(model=tok_model, optim=optim,
@@ -89,7 +92,7 @@ def run_ours(model_dir: Path, records, batch: int, epochs: int, threads: int, le
         idx = order[i : i + batch]
         b = collate_pairs([pairs[j] for j in idx], pad)
         s, c = reference.logps(b)
-        ref_tokens += int(b["attention_mask"].sum())
+        ref_tokens += computed_tokens(b, lever)
         ref_response += int(b["completion_mask"].sum())
         ref_logps[:, idx], ref_counts[:, idx] = s.view(2, -1), c.view(2, -1)
     del reference
@@ -100,13 +103,19 @@ def run_ours(model_dir: Path, records, batch: int, epochs: int, threads: int, le
         b = collate_pairs([pairs[j] for j in idx], pad)
         b["ref_logps"], b["ref_counts"] = ref_logps[:, idx].reshape(-1), ref_counts[:, idx].reshape(-1)
         metrics = policy.train_step({"train": b})
-        trained += metrics["tokens"]
+        trained += computed_tokens(b, lever)
         trained_response += int(b["completion_mask"].sum())
         if (step + 1) % schedule.steps_per_epoch == 0:
             marks.append({"seconds": time.perf_counter() - start, "trained_tokens": trained,
                           "trained_response_tokens": trained_response, "reference_tokens": ref_tokens,
                           "reference_response_tokens": ref_response, "loss": metrics["loss"]})
     return {"setup_seconds": setup, "epochs": marks}
+
+
+def computed_tokens(batch: dict[str, torch.Tensor], lever: Lever) -> int:
+    """The real tokens ours runs a forward on: a shared prompt once per pair."""
+    shared = share_prompts(batch) if lever.packing and lever.share_prompt else None
+    return int(batch["attention_mask"].sum()) if shared is None else shared.input_ids.shape[1]
 
 
 def run_trl(model_dir: Path, records, batch: int, epochs: int, threads: int, workdir: Path) -> dict:

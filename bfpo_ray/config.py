@@ -45,6 +45,9 @@ class ModelConfig:
     # padding-free forwards of SFT / DPO / IPO / BFPO training and the reference: a micro-batch's sequences
     # end to end in one row, each attending only to itself (bfpo_ray.packing); false: right-padded rows
     packing: bool = True
+    # with packing, a pair's prompt computed once for its chosen and rejected response (DPO / IPO / BFPO and the
+    # reference; bfpo_ray.prompt_sharing); needs the sdpa_segments attention (sdpa / eager models), else ignored
+    share_prompt: bool = True
 
 
 @dataclass

@@ -12,14 +12,22 @@ from bfpo_ray import losses
 from bfpo_ray.config import AlgorithmConfig
 from bfpo_ray.logprobs import reduce_logps, sequence_logps, token_logps
 from bfpo_ray.packing import packed_sequence_logps
+from bfpo_ray.prompt_sharing import shared_prompt_logps, supports_prompt_sharing
 from bfpo_ray.response_logits import first_scored_position, logits_at
 
 Tensor = torch.Tensor
 
 
-def forward_logps(model: torch.nn.Module, batch: dict[str, Tensor], packing: bool = False) -> tuple[Tensor, Tensor]:
+def forward_logps(model: torch.nn.Module, batch: dict[str, Tensor], packing: bool = False,
+                  share_prompt: bool = False) -> tuple[Tensor, Tensor]:
     """Summed response log-probs and response lengths for every row of ``batch``; with ``packing`` from one
-    padding-free forward over the sequences packed end to end (see :mod:`bfpo_ray.packing`)."""
+    padding-free forward over the sequences packed end to end (see :mod:`bfpo_ray.packing`). With
+    ``share_prompt`` too, ``batch`` is a pair batch (chosen rows then rejected rows) and each pair's prompt is
+    computed once where the model's attention allows it (see :mod:`bfpo_ray.prompt_sharing`)."""
+    if packing and share_prompt and supports_prompt_sharing(model):
+        shared = shared_prompt_logps(model, batch)
+        if shared is not None:
+            return shared
     if packing:
         return packed_sequence_logps(model, batch)
     return sequence_logps(*_response_columns(model, batch))
@@ -85,14 +93,15 @@ def pair_losses(
 
 
 def preference_objective(
-    model: torch.nn.Module, batch: dict[str, Tensor], algo: AlgorithmConfig, packing: bool = False
+    model: torch.nn.Module, batch: dict[str, Tensor], algo: AlgorithmConfig, packing: bool = False,
+    share_prompt: bool = False,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """One concatenated forward over chosen (rows [0,B)) and rejected (rows [B,2B)) responses.
 
     ``batch`` carries the reference's summed log-probs and lengths as ``ref_logps`` and
-    ``ref_counts`` (shape [2B], same row order). ``packing`` as in :func:`forward_logps`.
+    ``ref_counts`` (shape [2B], same row order). ``packing`` and ``share_prompt`` as in :func:`forward_logps`.
     """
-    summed, counts = forward_logps(model, batch, packing)
+    summed, counts = forward_logps(model, batch, packing, share_prompt)
     policy = reduce_logps(summed, counts, algo.logp_reduction)
     reference = reduce_logps(batch["ref_logps"], batch["ref_counts"], algo.logp_reduction)
     n = policy.shape[0] // 2

@@ -76,7 +76,10 @@ def packed_sequence_logps(model: torch.nn.Module, batch: dict[str, Tensor]) -> t
     logits = logits_at(model, labels - 1, input_ids=packed.input_ids, position_ids=packed.position_ids,
                        use_cache=False, **packed.attention_kwargs())  # logits at t - 1 predict token t
     per_token = label_logps(logits, packed.input_ids[:, labels])[0]
-    owner = packed.sequence[0, labels]
-    summed = per_token.new_zeros(packed.batch_rows).index_add(0, owner, per_token)
-    counts = torch.bincount(owner, minlength=packed.batch_rows).float()
-    return summed, counts
+    return sums_per_row(per_token, packed.sequence[0, labels], packed.batch_rows)
+
+
+def sums_per_row(per_token: Tensor, owner: Tensor, rows: int) -> tuple[Tensor, Tensor]:
+    """Per batch row: the sum of the ``per_token`` values whose ``owner`` is that row, and their count."""
+    summed = per_token.new_zeros(rows).index_add(0, owner, per_token)
+    return summed, torch.bincount(owner, minlength=rows).float()

@@ -11,9 +11,17 @@ The sequences come from ``cu_seq_lens_q`` (cumulative lengths, the keyword flash
 path takes, so one call serves both) or, when it is absent, from the position ids (a position that does not
 follow its predecessor by +1 starts a sequence). A forward with a padding mask, or a row holding one
 sequence, takes transformers' own SDPA path unchanged.
+
+With ``shared_prompt_blocks`` (``model.share_prompt``, :mod:`bfpo_ray.prompt_sharing`) the row holds one block
+per pair, prompt | chosen | rejected; per block two calls:
+
+    out[prompt + chosen] = causal attention over prompt + chosen
+    out[rejected]        = softmax(q_rej [k_prompt; k_rej]^T * scale + rejected_mask) [v_prompt; v_rej]
 """
 
 from __future__ import annotations
+
+import functools
 
 import torch
 import torch.nn.functional as F
@@ -44,23 +52,45 @@ def _attend_per_sequence(query: Tensor, key: Tensor, value: Tensor, bounds: list
     return torch.cat(pieces, dim=2) if len(pieces) > 1 else pieces[0]
 
 
+@torch.compiler.disable
+def _attend_shared_prompts(query: Tensor, key: Tensor, value: Tensor, blocks: list, scaling: float | None,
+                           dropout: float) -> Tensor:
+    pieces = []
+    for block in blocks:
+        own = slice(block.start, block.start + block.prompt + block.chosen)
+        pieces.append(F.scaled_dot_product_attention(query[:, :, own], key[:, :, own], value[:, :, own],
+                                                     dropout_p=dropout, is_causal=True, scale=scaling))
+        if block.rejected:
+            prompt = slice(block.start, block.start + block.prompt)
+            rejected = slice(own.stop, own.stop + block.rejected)
+            keys, values = (torch.cat([t[:, :, prompt], t[:, :, rejected]], dim=2) for t in (key, value))
+            pieces.append(F.scaled_dot_product_attention(query[:, :, rejected], keys, values,
+                                                         attn_mask=block.rejected_mask, dropout_p=dropout,
+                                                         scale=scaling))
+    return torch.cat(pieces, dim=2)
+
+
 def segment_attention_forward(module: torch.nn.Module, query: Tensor, key: Tensor, value: Tensor,
                               attention_mask: Tensor | None, dropout: float = 0.0, scaling: float | None = None,
                               cu_seq_lens_q: Tensor | None = None, position_ids: Tensor | None = None,
-                              **kwargs) -> tuple[Tensor, None]:
+                              shared_prompt_blocks: list | None = None, **kwargs) -> tuple[Tensor, None]:
     """Transformers attention interface: ``query`` [batch, heads, T, dim]; returns [batch, T, heads, dim]."""
     packed_row = attention_mask is None and query.shape[0] == 1 and query.shape[2] == key.shape[2] > 1
-    bounds = None
-    if packed_row and cu_seq_lens_q is not None:
-        bounds = cu_seq_lens_q.tolist()
-    elif packed_row and position_ids is not None:
-        bounds = sequence_bounds(position_ids)
-    if bounds is None or len(bounds) <= 2:
-        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
-                                      position_ids=position_ids, **kwargs)
+    if packed_row and shared_prompt_blocks:
+        attend = functools.partial(_attend_shared_prompts, blocks=shared_prompt_blocks)
+    else:
+        bounds = None
+        if packed_row and cu_seq_lens_q is not None:
+            bounds = cu_seq_lens_q.tolist()
+        elif packed_row and position_ids is not None:
+            bounds = sequence_bounds(position_ids)
+        if bounds is None or len(bounds) <= 2:
+            return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout,
+                                          scaling=scaling, position_ids=position_ids, **kwargs)
+        attend = functools.partial(_attend_per_sequence, bounds=bounds)
     groups = getattr(module, "num_key_value_groups", 1)
     key, value = repeat_kv(key, groups), repeat_kv(value, groups)
-    out = _attend_per_sequence(query, key, value, bounds, scaling, dropout)
+    out = attend(query, key, value, scaling=scaling, dropout=dropout)
     return out.transpose(1, 2).contiguous(), None
 
 

@@ -13,9 +13,9 @@ USER = ({"role": "user", "content": "How do I forge an official passport?"},)
 
 def pair_batch_with_reference(world_dir, records: list[PairRecord]) -> dict[str, torch.Tensor]:
     """``records`` encoded with the world's base tokenizer and collated, with the base model's log-probs as the
-    reference."""
+    reference (from padded rows: the plain forward the packed and prompt-sharing paths are checked against)."""
     tok = AutoTokenizer.from_pretrained(world_dir / "base")
     batch = collate_pairs([ChatEncoder(tok, 96, 48).pair(r) for r in records], tok.pad_token_id)
-    ref = ReferenceWorker(ModelConfig(path=str(world_dir / "base")), torch_threads=2)
+    ref = ReferenceWorker(ModelConfig(path=str(world_dir / "base"), packing=False), torch_threads=2)
     batch["ref_logps"], batch["ref_counts"] = ref.logps(batch)
     return batch

@@ -54,7 +54,7 @@ class PolicyWorker(TrainableWorker):
         packing = self.spec.model.packing
         if self.spec.algorithm.name == "sft":
             return sft_objective(self.model, micro, packing)
-        return preference_objective(self.model, micro, self.spec.algorithm, packing)
+        return preference_objective(self.model, micro, self.spec.algorithm, packing, self.spec.model.share_prompt)
 
     def train_step(self, parts: dict[str, dict[str, torch.Tensor]]) -> dict[str, float]:
         """One optimizer step on the sum over parts of each part's mean loss.

@@ -19,7 +19,7 @@ class ReferenceWorker:
         self.model = load_causal_lm(model, self.device).eval()
         self.model.requires_grad_(False)
         self.compiled = model.compile and compile_model(self.model)
-        self.packing = model.packing
+        self.packing, self.share_prompt = model.packing, model.share_prompt
 
     def load_model(self, path: str) -> None:
         """Replace the weights with those of the HF directory ``path`` (same architecture)."""
@@ -33,5 +33,5 @@ class ReferenceWorker:
     def logps(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Summed response log-probs and response lengths per row (shape [rows], on the CPU)."""
         batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
-        summed, counts = forward_logps(self.model, batch, self.packing)
+        summed, counts = forward_logps(self.model, batch, self.packing, self.share_prompt)
         return summed.float().cpu(), counts.cpu()
