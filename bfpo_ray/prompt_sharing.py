@@ -28,23 +28,10 @@ Tensor = torch.Tensor
 
 
 @dataclass(frozen=True)
-class SharedPromptBlock:
-    """Pair ``start`` .. ``start + prompt + chosen + rejected`` of the packed row, and the rejected response's
-    attention mask over [prompt, rejected] keys: ``rejected_mask[i, j] = j <= prompt + i`` (causal, aligned to
-    the bottom right)."""
-
-    start: int
-    prompt: int
-    chosen: int
-    rejected: int
-    rejected_mask: Tensor
-
-
-@dataclass(frozen=True)
 class SharedPromptPack:
     input_ids: Tensor  # [1, T]
     position_ids: Tensor  # [1, T]
-    blocks: list[SharedPromptBlock]
+    blocks: Tensor  # [pairs, 4]: each pair's block start in the row, prompt, chosen and rejected lengths
     labels: Tensor  # [K]: packed positions of the response tokens
     predictors: Tensor  # [K]: the packed position whose logits predict each label
     owner: Tensor  # [K]: the batch row each label belongs to
@@ -67,11 +54,10 @@ def share_prompts(batch: dict[str, Tensor]) -> SharedPromptPack | None:
     prompt_len = (mask & ~response).sum(-1)
     columns = torch.arange(width, device=ids.device).expand(rows, width)
     in_prompt = columns < prompt_len[:, None]
-    if rows % 2 or not bool((prompt_len > 0).all()) or not bool((response == (mask & ~in_prompt)).all()):
-        return None
-    if not bool((prompt_len[:pairs] == prompt_len[pairs:]).all()):
-        return None
-    if not bool(((ids[:pairs] == ids[pairs:]) | ~in_prompt[:pairs]).all()):
+    shareable = (rows % 2 == 0 and bool((prompt_len > 0).all()) and bool((response == (mask & ~in_prompt)).all())
+                 and bool((prompt_len[:pairs] == prompt_len[pairs:]).all())
+                 and bool(((ids[:pairs] == ids[pairs:]) | ~in_prompt[:pairs]).all()))
+    if not shareable:
         return None
     keep = mask.clone()
     keep[pairs:] &= response[pairs:]  # a rejected row contributes its response; its prompt is the chosen row's
@@ -86,19 +72,14 @@ def share_prompts(batch: dict[str, Tensor]) -> SharedPromptPack | None:
     lengths = mask.sum(-1)
     return SharedPromptPack(
         input_ids=ids.reshape(-1)[flat][None], position_ids=columns.reshape(-1)[flat][None],
-        blocks=_blocks(prompt_len[:pairs].tolist(), (lengths[:pairs] - prompt_len[:pairs]).tolist(),
-                       (lengths[pairs:] - prompt_len[pairs:]).tolist(), ids.device),
+        blocks=_blocks(prompt_len[:pairs], lengths[:pairs] - prompt_len[:pairs],
+                       lengths[pairs:] - prompt_len[pairs:]),
         labels=where[label_rows, label_columns], predictors=where[label_rows, label_columns - 1], owner=label_rows)
 
 
-def _blocks(prompts: list[int], chosen: list[int], rejected: list[int],
-            device: torch.device) -> list[SharedPromptBlock]:
-    blocks, start = [], 0
-    for p, c, r in zip(prompts, chosen, rejected, strict=True):
-        mask = torch.ones(r, p + r, dtype=torch.bool, device=device).tril(p)
-        blocks.append(SharedPromptBlock(start, p, c, r, mask))
-        start += p + c + r
-    return blocks
+def _blocks(prompt: Tensor, chosen: Tensor, rejected: Tensor) -> Tensor:
+    sizes = prompt + chosen + rejected
+    return torch.stack([sizes.cumsum(0) - sizes, prompt, chosen, rejected], 1)
 
 
 def shared_prompt_logps(model: torch.nn.Module, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor] | None:

@@ -52,31 +52,36 @@ def _attend_per_sequence(query: Tensor, key: Tensor, value: Tensor, bounds: list
     return torch.cat(pieces, dim=2) if len(pieces) > 1 else pieces[0]
 
 
+def rejected_response_mask(prompt: int, rejected: int, device: torch.device | str = "cpu") -> Tensor:
+    """[rejected, prompt + rejected] boolean: rejected query i attends to key j when j <= prompt + i (causal,
+    aligned to the bottom right: the whole prompt, then the rejected tokens up to itself)."""
+    return torch.ones(rejected, prompt + rejected, dtype=torch.bool, device=device).tril(prompt)
+
+
 @torch.compiler.disable
-def _attend_shared_prompts(query: Tensor, key: Tensor, value: Tensor, blocks: list, scaling: float | None,
+def _attend_shared_prompts(query: Tensor, key: Tensor, value: Tensor, blocks: Tensor, scaling: float | None,
                            dropout: float) -> Tensor:
     pieces = []
-    for block in blocks:
-        own = slice(block.start, block.start + block.prompt + block.chosen)
+    for start, prompt, chosen, rejected in blocks.tolist():
+        own = slice(start, start + prompt + chosen)
         pieces.append(F.scaled_dot_product_attention(query[:, :, own], key[:, :, own], value[:, :, own],
                                                      dropout_p=dropout, is_causal=True, scale=scaling))
-        if block.rejected:
-            prompt = slice(block.start, block.start + block.prompt)
-            rejected = slice(own.stop, own.stop + block.rejected)
-            keys, values = (torch.cat([t[:, :, prompt], t[:, :, rejected]], dim=2) for t in (key, value))
-            pieces.append(F.scaled_dot_product_attention(query[:, :, rejected], keys, values,
-                                                         attn_mask=block.rejected_mask, dropout_p=dropout,
-                                                         scale=scaling))
+        if rejected:
+            prompt_part, rejected_part = slice(start, start + prompt), slice(own.stop, own.stop + rejected)
+            keys, values = (torch.cat([t[:, :, prompt_part], t[:, :, rejected_part]], dim=2) for t in (key, value))
+            mask = rejected_response_mask(prompt, rejected, query.device)
+            pieces.append(F.scaled_dot_product_attention(query[:, :, rejected_part], keys, values, attn_mask=mask,
+                                                         dropout_p=dropout, scale=scaling))
     return torch.cat(pieces, dim=2)
 
 
 def segment_attention_forward(module: torch.nn.Module, query: Tensor, key: Tensor, value: Tensor,
                               attention_mask: Tensor | None, dropout: float = 0.0, scaling: float | None = None,
                               cu_seq_lens_q: Tensor | None = None, position_ids: Tensor | None = None,
-                              shared_prompt_blocks: list | None = None, **kwargs) -> tuple[Tensor, None]:
+                              shared_prompt_blocks: Tensor | None = None, **kwargs) -> tuple[Tensor, None]:
     """Transformers attention interface: ``query`` [batch, heads, T, dim]; returns [batch, T, heads, dim]."""
     packed_row = attention_mask is None and query.shape[0] == 1 and query.shape[2] == key.shape[2] > 1
-    if packed_row and shared_prompt_blocks:
+    if packed_row and shared_prompt_blocks is not None:
         attend = functools.partial(_attend_shared_prompts, blocks=shared_prompt_blocks)
     else:
         bounds = None

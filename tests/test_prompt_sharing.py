@@ -9,7 +9,7 @@ from bfpo_ray.data.records import PairRecord
 from bfpo_ray.logprobs import sequence_logps
 from bfpo_ray.objectives import forward_logps
 from bfpo_ray.prompt_sharing import share_prompts, supports_prompt_sharing
-from bfpo_ray.segment_attention import SEGMENTS
+from bfpo_ray.segment_attention import SEGMENTS, rejected_response_mask
 
 
 def toy_pairs() -> dict[str, torch.Tensor]:
@@ -23,14 +23,18 @@ def test_each_pair_becomes_prompt_chosen_rejected_with_the_rejected_positions_af
     shared = share_prompts(toy_pairs())
     assert shared.input_ids.tolist() == [[1, 2, 3, 4, 4, 5, 6, 7, 8]]
     assert shared.position_ids.tolist() == [[0, 1, 2, 2, 3, 0, 1, 2, 1]]
-    assert [(b.start, b.prompt, b.chosen, b.rejected) for b in shared.blocks] == [(0, 2, 1, 2), (5, 1, 2, 1)]
-    # rejected token i sees the prompt and rejected tokens 0..i
-    assert shared.blocks[0].rejected_mask.tolist() == [[True, True, True, False], [True, True, True, True]]
+    assert shared.blocks.tolist() == [[0, 2, 1, 2], [5, 1, 2, 1]]  # start, prompt, chosen, rejected
     # response tokens (by batch row: chosen 0, chosen 1, rejected 0, rejected 1) and the positions predicting them:
     # the first token of either response is predicted by the prompt's last position
     assert shared.labels.tolist() == [2, 6, 7, 3, 4, 8]
     assert shared.predictors.tolist() == [1, 5, 6, 1, 3, 5]
     assert shared.owner.tolist() == [0, 1, 1, 2, 2, 3]
+
+
+def test_a_rejected_token_attends_to_the_whole_prompt_and_to_the_rejected_tokens_up_to_itself():
+    assert rejected_response_mask(2, 3).tolist() == [[True, True, True, False, False],
+                                                     [True, True, True, True, False],
+                                                     [True, True, True, True, True]]
 
 
 def test_pairs_whose_prompts_differ_are_not_shared():
