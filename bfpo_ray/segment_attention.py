@@ -61,18 +61,22 @@ def rejected_response_mask(prompt: int, rejected: int, device: torch.device | st
 @torch.compiler.disable
 def _attend_shared_prompts(query: Tensor, key: Tensor, value: Tensor, blocks: Tensor, scaling: float | None,
                            dropout: float) -> Tensor:
-    pieces = []
-    for start, prompt, chosen, rejected in blocks.tolist():
-        own = slice(start, start + prompt + chosen)
-        pieces.append(F.scaled_dot_product_attention(query[:, :, own], key[:, :, own], value[:, :, own],
-                                                     dropout_p=dropout, is_causal=True, scale=scaling))
+    sizes = blocks.tolist()
+    # pieces 2i and 2i + 1: pair i's prompt + chosen and its rejected response. Split, not sliced: split's
+    # backward writes each piece's gradient once, a slice's zero-fills a gradient as long as the whole row
+    parts = [n for _, prompt, chosen, rejected in sizes for n in (prompt + chosen, rejected)]
+    q, k, v = (t.split(parts, dim=2) for t in (query, key, value))
+    out = []
+    for i, (_, prompt, _, rejected) in enumerate(sizes):
+        own, rej = 2 * i, 2 * i + 1
+        out.append(F.scaled_dot_product_attention(q[own], k[own], v[own], dropout_p=dropout, is_causal=True,
+                                                  scale=scaling))
         if rejected:
-            prompt_part, rejected_part = slice(start, start + prompt), slice(own.stop, own.stop + rejected)
-            keys, values = (torch.cat([t[:, :, prompt_part], t[:, :, rejected_part]], dim=2) for t in (key, value))
-            mask = rejected_response_mask(prompt, rejected, query.device)
-            pieces.append(F.scaled_dot_product_attention(query[:, :, rejected_part], keys, values, attn_mask=mask,
-                                                         dropout_p=dropout, scale=scaling))
-    return torch.cat(pieces, dim=2)
+            keys = torch.cat([k[own][:, :, :prompt], k[rej]], dim=2)
+            values = torch.cat([v[own][:, :, :prompt], v[rej]], dim=2)
+            out.append(F.scaled_dot_product_attention(q[rej], keys, values, dropout_p=dropout, scale=scaling,
+                                                      attn_mask=rejected_response_mask(prompt, rejected, query.device)))
+    return torch.cat(out, dim=2)
 
 
 def segment_attention_forward(module: torch.nn.Module, query: Tensor, key: Tensor, value: Tensor,
