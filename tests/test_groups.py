@@ -2,7 +2,9 @@
 the same loss curve as one worker with the same global batch, and resume with two ranks.
 
 Tolerance: per-step loss, gradient norm and margins within rel 1e-4 (or abs 1e-4) of the single worker (measured
-~1e-5: only the float summation order differs), final weights within 1e-5.
+~1e-5: only the float summation order differs), final weights within 3e-5 (Adam's normalised steps amplify that
+rounding: measured 6.6e-6 with each row packed on its own and 1.0e-5 with each pair's prompt shared, the default;
+a lost shard or a wrong gradient scale moves weights by ~lr = 1e-3 a step).
 """
 
 import pytest
@@ -16,6 +18,7 @@ from bfpo_ray.run_log import read_metrics
 from bfpo_ray.workers.trainable import merge_metrics
 
 LOSS_RTOL = 1e-4
+WEIGHT_ATOL = 3e-5
 
 
 def config(world_dir, out, cache, **overrides):
@@ -94,7 +97,7 @@ def test_two_torch_workers_match_one_worker(world_dir, tmp_path, single):
     out = train(config(world_dir, tmp_path / "run", tmp_path / "cache", **{
         "policy.num_workers": 2, "policy.num_cpus_per_worker": 1, "reference.num_workers": 2}))
     assert_same_curve(single, out)
-    assert max_weight_diff(single, out) <= 1e-5
+    assert max_weight_diff(single, out) <= WEIGHT_ATOL
 
 
 @pytest.mark.slow
@@ -107,4 +110,4 @@ def test_colocated_groups_resume_on_every_rank(world_dir, tmp_path, single):
     assert not (cut / "model.safetensors").exists()
     out = train(config(world_dir, tmp_path / "run", tmp_path / "cache", **two, **{"trainer.resume": "auto"}))
     assert_same_curve(single, out)
-    assert max_weight_diff(single, out) <= 1e-5
+    assert max_weight_diff(single, out) <= WEIGHT_ATOL
