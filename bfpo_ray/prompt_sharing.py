@@ -61,9 +61,9 @@ def share_prompts(batch: dict[str, Tensor]) -> SharedPromptPack | None:
         return None
     keep = mask.clone()
     keep[pairs:] &= response[pairs:]  # a rejected row contributes its response; its prompt is the chosen row's
-    order = torch.stack([torch.arange(pairs), torch.arange(pairs) + pairs], 1).flatten().to(ids.device)
-    keep_in_order = keep[order]
-    flat = (order[:, None] * width + columns)[keep_in_order]  # [T]: which (row, column) each packed token is
+    pair_rows = torch.arange(pairs, device=ids.device)
+    order = torch.stack([pair_rows, pair_rows + pairs], 1).flatten()  # chosen 0, rejected 0, chosen 1, ...
+    flat = (order[:, None] * width + columns)[keep[order]]  # [T]: which (row, column) each packed token is
     where = torch.full((rows * width,), -1, dtype=torch.long, device=ids.device)
     where[flat] = torch.arange(flat.numel(), device=ids.device)
     where = where.view(rows, width)
